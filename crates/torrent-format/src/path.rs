@@ -1,0 +1,226 @@
+//! Turning path elements from a torrent into safe on-disk path components.
+//!
+//! A torrent names its files with lists of byte strings. Nothing stops a hostile torrent from
+//! using `..`, `/`, `\`, absolute paths, control characters, invalid UTF-8 or names longer than
+//! any filesystem allows. We sanitize each element the way libtorrent 2.0 does on POSIX
+//! (`sanitize_append_path_element`), so that the same torrent lands in the same place with us
+//! as with libtorrent, and so that **no element can name a parent or a root**:
+//!
+//! - `/`, `\` and NUL are removed, as are the bidirectional-override characters U+200E, U+200F and
+//!   U+202A–U+202E (they make `exe.avi` display as `ivа.exe`);
+//! - invalid UTF-8 and control characters (below U+0020) become `_`;
+//! - an element that is `.`, `..`, or becomes empty or only one or two dots after filtering is
+//!   dropped; an element that is empty in the torrent becomes `_`;
+//! - an element longer than 240 bytes is cut at 240 bytes, keeping an extension of up to nine
+//!   bytes (`0123…xyz.mkv`).
+//!
+//! Invariant of every component this module produces: non-empty, not `.` or `..`, no `/`,
+//! `\` or NUL byte, valid UTF-8. Joining such components under a directory can only name
+//! something inside it.
+
+/// Longest element, in bytes, before the name is cut (libtorrent's limit; filesystems allow 255).
+const MAX_ELEMENT_LEN: usize = 240;
+
+/// Sanitizes one path element and, unless it is dropped, appends it to `path` after a `/`
+/// (no separator when `path` is empty). Returns whether anything was appended.
+pub(crate) fn append_element(path: &mut String, element: &[u8]) -> bool {
+    // libtorrent: a lone "." is skipped without a trace.
+    if element == b"." {
+        return false;
+    }
+    let separator = usize::from(!path.is_empty());
+    let before = path.len();
+    if separator == 1 {
+        path.push('/');
+    }
+    if element.is_empty() {
+        path.push('_');
+        return true;
+    }
+
+    let mut added = 0usize;
+    let mut dots = 0usize;
+    let mut found_extension = false;
+    let mut i = 0usize;
+    while i < element.len() {
+        let (code_point, len) = decode_utf8(&element[i..]);
+        match code_point {
+            Some(c) if is_filtered(c) => {}
+            Some(c) if c >= 0x20 => {
+                // Valid UTF-8: copy the original bytes. The slice is one whole code point.
+                path.push_str(std::str::from_utf8(&element[i..i + len]).unwrap_or("_"));
+                if c == u32::from(b'.') {
+                    dots += 1;
+                }
+                added += len;
+            }
+            _ => {
+                // Invalid UTF-8 or a control character.
+                path.push('_');
+                added += 1;
+            }
+        }
+        let current = i;
+        i += len;
+        if added >= MAX_ELEMENT_LEN && !found_extension {
+            // Keep a short extension: look for a dot among the last nine bytes.
+            let lower = element.len().saturating_sub(10).max(current);
+            match (lower + 1..element.len())
+                .rev()
+                .find(|&j| element[j] == b'.')
+            {
+                Some(dot) => {
+                    found_extension = true;
+                    i = dot;
+                }
+                None => break,
+            }
+        }
+    }
+
+    if added == dots && added <= 2 {
+        // Nothing left, ".", or "..": drop the element and its separator.
+        path.truncate(before);
+        return false;
+    }
+    if path.is_empty() {
+        path.push('_');
+    }
+    true
+}
+
+/// Whether a code point is removed outright.
+fn is_filtered(c: u32) -> bool {
+    matches!(c, 0 | 0x2f | 0x5c | 0x200e | 0x200f | 0x202a..=0x202e)
+}
+
+/// Decodes one UTF-8 code point at the start of `bytes`: `(Some(c), len)` or `(None, len)` for
+/// an invalid sequence, where `len` (≥ 1) is how many bytes to skip.
+fn decode_utf8(bytes: &[u8]) -> (Option<u32>, usize) {
+    let first = bytes[0];
+    let len = match first {
+        0x00..=0x7f => return (Some(u32::from(first)), 1),
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => return (None, 1),
+    };
+    match bytes.get(..len).map(std::str::from_utf8) {
+        Some(Ok(s)) => (s.chars().next().map(u32::from), len),
+        _ => {
+            // Skip the lead byte and any continuation bytes that follow it, as one bad sequence.
+            let skip = 1 + bytes[1..]
+                .iter()
+                .take(len - 1)
+                .take_while(|&&b| b & 0xc0 == 0x80)
+                .count();
+            (None, skip)
+        }
+    }
+}
+
+/// Replaces invalid UTF-8 with `_`, as libtorrent's `verify_encoding` does for comments.
+pub(crate) fn lossy_utf8(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => {
+            let mut out = String::with_capacity(bytes.len());
+            let mut i = 0;
+            while i < bytes.len() {
+                let (c, len) = decode_utf8(&bytes[i..]);
+                match c.and_then(char::from_u32) {
+                    Some(c) => out.push(c),
+                    None => out.push('_'),
+                }
+                i += len;
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sanitize(elements: &[&[u8]]) -> String {
+        let mut path = String::new();
+        for e in elements {
+            append_element(&mut path, e);
+        }
+        path
+    }
+
+    #[test]
+    fn parent_and_current_directory_elements_are_dropped() {
+        assert_eq!(sanitize(&[b"temp", b"..", b"bar"]), "temp/bar");
+        assert_eq!(sanitize(&[b"temp", b".", b"bar"]), "temp/bar");
+        assert_eq!(sanitize(&[b"..", b".."]), "");
+    }
+
+    #[test]
+    fn separators_inside_elements_are_removed() {
+        // libtorrent's slash_path2.torrent and hidden_parent_path.torrent.
+        assert_eq!(
+            sanitize(&[b"temp", b"abc/../../def", b"/", b"bar"]),
+            "temp/abc....def/bar"
+        );
+        assert_eq!(
+            sanitize(&[b"temp", b"foo/../../../bar", b"bar"]),
+            "temp/foo......bar/bar"
+        );
+        assert_eq!(sanitize(&[b"\\est2"]), "est2");
+    }
+
+    #[test]
+    fn empty_elements_and_bad_bytes_become_underscores() {
+        assert_eq!(sanitize(&[b"temp", b"", b""]), "temp/_/_");
+        assert_eq!(sanitize(&[b"\x82est/MB"]), "_estMB");
+        assert_eq!(sanitize(&[b"a\x01b"]), "a_b");
+        assert_eq!(sanitize(&[b"a\x00b"]), "ab");
+        assert_eq!(sanitize(&[b"\x00\x00"]), "");
+    }
+
+    #[test]
+    fn direction_overrides_are_removed() {
+        assert_eq!(sanitize(&["exe\u{202e}iva.exe".as_bytes()]), "exeiva.exe");
+    }
+
+    #[test]
+    fn overlong_elements_keep_their_extension() {
+        let long = format!("{}.mkv", "a".repeat(300));
+        let out = sanitize(&[long.as_bytes()]);
+        assert_eq!(out.len(), 240 + 4);
+        assert!(out.ends_with("a.mkv"));
+        let no_ext = "b".repeat(300);
+        assert_eq!(sanitize(&[no_ext.as_bytes()]).len(), 240);
+    }
+
+    #[test]
+    fn every_output_component_is_safe_for_all_short_inputs() {
+        // Exhaustive over every element of up to two bytes from an alphabet of tricky bytes.
+        let alphabet = [b'.', b'/', b'\\', b'a', 0u8, 0x82, 0xc3, 0xa9, b' '];
+        let mut elements: Vec<Vec<u8>> = vec![vec![]];
+        for &a in &alphabet {
+            elements.push(vec![a]);
+            for &b in &alphabet {
+                elements.push(vec![a, b]);
+                for &c in &alphabet {
+                    elements.push(vec![a, b, c]);
+                }
+            }
+        }
+        for e in &elements {
+            let mut path = String::from("root");
+            append_element(&mut path, e);
+            for component in path.split('/') {
+                assert!(!component.is_empty(), "{e:?} -> {path:?}");
+                assert!(component != "." && component != "..", "{e:?} -> {path:?}");
+                assert!(
+                    !component.contains('\\') && !component.contains('\0'),
+                    "{e:?}"
+                );
+            }
+        }
+    }
+}
