@@ -3,10 +3,12 @@
 pub mod bencode;
 pub mod create;
 pub mod hash;
+pub mod layout;
 pub mod magnet;
 pub mod merkle;
 pub mod metainfo;
 mod path;
+pub mod verify;
 
 pub use hash::{InfoHashV1, InfoHashV2, InfoHashes};
 pub use magnet::Magnet;

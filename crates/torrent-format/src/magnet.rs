@@ -138,8 +138,11 @@ pub enum MagnetError {
     /// The text does not begin with `magnet:?`.
     #[error("not a magnet link: it must start with `magnet:?`")]
     NotAMagnet,
-    /// The link (or its rebuilt form) is longer than [`MAX_LINK_LEN`].
-    #[error("magnet link is {len} bytes long; the limit is {max} bytes")]
+    /// The link, or the link [`Magnet`]'s `Display` would rebuild from it, is longer than
+    /// [`MAX_LINK_LEN`].
+    #[error(
+        "magnet link is {len} bytes long (as written or once re-encoded); the limit is {max} bytes"
+    )]
     TooLong {
         /// The length found, in bytes.
         len: usize,

@@ -424,7 +424,8 @@ fn check_against_bendy(input: &[u8]) -> Result<(), TestCaseError> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 1024,
+        // 1024 by default; PROPTEST_CASES=100000 for a long hunt.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(1024),
         // Integration tests default to a file beside the source; keep the crate's one folder.
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
             "proptest-regressions/bencode_props.txt",

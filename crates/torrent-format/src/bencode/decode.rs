@@ -102,7 +102,9 @@ pub enum DecodeErrorKind {
     NegativeZero,
     /// A string length that is not digits followed by `:`.
     InvalidStringLength,
-    /// A string longer than [`Limits::max_string_len`] or than the rest of the input.
+    /// A string length above [`Limits::max_string_len`] (or too large for any number), found
+    /// before waiting for the body. A length within the limit but past the end of the input is
+    /// [`UnexpectedEof`](Self::UnexpectedEof): more bytes could complete it.
     StringTooLong,
     /// A dictionary key that is not a byte string.
     NonStringKey,
@@ -147,7 +149,7 @@ impl fmt::Display for DecodeErrorKind {
             Self::LeadingZero => f.write_str("number with a leading zero"),
             Self::NegativeZero => f.write_str("negative zero"),
             Self::InvalidStringLength => f.write_str("malformed string length"),
-            Self::StringTooLong => f.write_str("string longer than the limit or the input"),
+            Self::StringTooLong => f.write_str("string longer than the limit"),
             Self::NonStringKey => f.write_str("dictionary key is not a string"),
             Self::UnsortedKeys => f.write_str("dictionary keys out of order"),
             Self::DuplicateKey => f.write_str("duplicate dictionary key"),

@@ -153,14 +153,14 @@ impl Task<'_> {
                 if self.v1 {
                     sha1.update(data);
                 }
-                if self.v2 {
-                    if let Some(f) = s.file {
-                        // `p` is 16 KiB-aligned within the file: files start on piece
-                        // boundaries in the aligned stream, and chunks and pieces are
-                        // multiples of 16 KiB. So only a file's last block is short.
-                        piece_file_len = self.files[f].length;
-                        leaves.extend(data.chunks(BLOCK_SIZE as usize).map(sha256));
-                    }
+                if self.v2
+                    && let Some(f) = s.file
+                {
+                    // `p` is 16 KiB-aligned within the file: files start on piece boundaries
+                    // in the aligned stream, and chunks and pieces are multiples of 16 KiB.
+                    // So only a file's last block is short.
+                    piece_file_len = self.files[f].length;
+                    leaves.extend(data.chunks(BLOCK_SIZE as usize).map(sha256));
                 }
                 p = q;
                 if p == piece_end {

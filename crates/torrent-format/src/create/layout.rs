@@ -138,7 +138,7 @@ pub(super) fn auto_piece_length(total_size: u64) -> u64 {
 /// (16 KiB blocks) never straddle a piece.
 pub(super) fn check_piece_length(piece_length: u64, version: Version) -> Result<(), CreateError> {
     let ok = match version {
-        Version::V1 => piece_length >= BLOCK_SIZE && piece_length % BLOCK_SIZE == 0,
+        Version::V1 => piece_length >= BLOCK_SIZE && piece_length.is_multiple_of(BLOCK_SIZE),
         Version::V2 | Version::Hybrid => {
             piece_length >= BLOCK_SIZE && piece_length.is_power_of_two()
         }

@@ -39,6 +39,7 @@ use std::sync::OnceLock;
 
 use crate::bencode::DecodeError;
 use crate::hash::{InfoHashV1, InfoHashV2, InfoHashes};
+use crate::layout::PieceIndex;
 
 /// A parsed, validated torrent.
 #[derive(Clone, Debug)]
@@ -262,6 +263,21 @@ impl MetainfoError {
     }
 }
 
+impl FileEntry {
+    /// The path's components (never empty, `.` or `..`; no separators).
+    pub fn components(&self) -> impl Iterator<Item = &str> + '_ {
+        self.path.split('/')
+    }
+
+    /// Where the file lives under a download folder. Always inside `download_dir`: the path's
+    /// components are sanitized.
+    pub fn path_in(&self, download_dir: &std::path::Path) -> std::path::PathBuf {
+        let mut p = download_dir.to_path_buf();
+        p.extend(self.components());
+        p
+    }
+}
+
 impl Metainfo {
     /// Parses a `.torrent` file with the default [`Limits`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, MetainfoError> {
@@ -322,12 +338,12 @@ impl Metainfo {
         self.num_pieces
     }
 
-    /// Size of piece `index` (the last one may be short), or `None` past the end.
-    pub fn piece_size(&self, index: u32) -> Option<u64> {
-        if index >= self.num_pieces {
+    /// Size of a piece (the last one may be short), or `None` past the end.
+    pub fn piece_size(&self, index: PieceIndex) -> Option<u64> {
+        if index.0 >= self.num_pieces {
             return None;
         }
-        let start = u64::from(index) * self.piece_length;
+        let start = u64::from(index.0) * self.piece_length;
         Some((self.total_size - start).min(self.piece_length))
     }
 
@@ -346,9 +362,9 @@ impl Metainfo {
         self.files.first().is_some_and(|f| f.path.contains('/'))
     }
 
-    /// v1 SHA-1 of piece `index`.
-    pub fn piece_hash_v1(&self, index: u32) -> Option<[u8; 20]> {
-        let at = usize::try_from(index).ok()?.checked_mul(20)?;
+    /// v1 SHA-1 of a piece.
+    pub fn piece_hash_v1(&self, index: PieceIndex) -> Option<[u8; 20]> {
+        let at = usize::try_from(index.0).ok()?.checked_mul(20)?;
         self.pieces.get(at..at + 20).and_then(|h| h.try_into().ok())
     }
 
