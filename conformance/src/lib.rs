@@ -176,3 +176,65 @@ fn normalize_tiers(v: &Value) -> Vec<String> {
     urls.sort();
     urls
 }
+
+/// Another parser's verdicts on the corpus, from one of the `external/` scripts.
+#[derive(Debug)]
+pub enum External {
+    /// The verdicts, one per torrent, in `EXPECTED.json`'s schema.
+    Ran(Vec<Value>),
+    /// The parser could not run here (not installed): why.
+    Unavailable(String),
+}
+
+/// python3-libtorrent's verdicts (`external/libtorrent_parse.py`, run by Debian's
+/// `/usr/bin/python3`, which is where the package installs).
+pub fn libtorrent_verdicts() -> External {
+    run_external(
+        "/usr/bin/python3",
+        &[conformance_dir().join("external/libtorrent_parse.py")],
+    )
+}
+
+/// WebTorrent's `parse-torrent` verdicts (`external/parse_torrent.mjs`; `npm ci` in
+/// `conformance/` installs it).
+pub fn parse_torrent_verdicts() -> External {
+    if !conformance_dir()
+        .join("node_modules/parse-torrent")
+        .exists()
+    {
+        return External::Unavailable(
+            "parse-torrent is not installed (npm ci in conformance/)".into(),
+        );
+    }
+    run_external(
+        "node",
+        &[conformance_dir().join("external/parse_torrent.mjs")],
+    )
+}
+
+fn run_external(program: &str, script: &[PathBuf]) -> External {
+    let output = std::process::Command::new(program)
+        .args(script)
+        .arg(corpus_dir())
+        .output();
+    match output {
+        Err(e) => External::Unavailable(format!("cannot run {program}: {e}")),
+        Ok(out) if !out.status.success() => External::Unavailable(format!(
+            "{program} {} failed: {}",
+            script[0].display(),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
+        )),
+        Ok(out) => match serde_json::from_slice(&out.stdout) {
+            Ok(v) => External::Ran(v),
+            Err(e) => External::Unavailable(format!("{program}: unreadable output: {e}")),
+        },
+    }
+}
+
+/// Finds a torrent's verdict in a list of verdicts.
+pub fn find<'a>(verdicts: &'a [Value], file: &str) -> Option<&'a Value> {
+    verdicts.iter().find(|v| v["file"] == file)
+}

@@ -38,17 +38,26 @@ impl Tree {
             Kind::Int(i) => Self::Int(i),
             Kind::Bytes(b) => Self::Bytes(b.to_vec()),
             Kind::List(l) => Self::List(l.iter().map(Self::from_value).collect()),
-            Kind::Dict(d) => {
-                Self::Dict(d.iter().map(|(k, v)| (k.to_vec(), Self::from_value(v))).collect())
-            }
+            Kind::Dict(d) => Self::Dict(
+                d.iter()
+                    .map(|(k, v)| (k.to_vec(), Self::from_value(v)))
+                    .collect(),
+            ),
         }
     }
 
     fn from_json(j: &Json) -> Result<Self, String> {
         if let Json::Array(items) = j {
-            return items.iter().map(Self::from_json).collect::<Result<_, _>>().map(Self::List);
+            return items
+                .iter()
+                .map(Self::from_json)
+                .collect::<Result<_, _>>()
+                .map(Self::List);
         }
-        let obj = j.as_object().filter(|o| o.len() == 1).ok_or(format!("bad value {j}"))?;
+        let obj = j
+            .as_object()
+            .filter(|o| o.len() == 1)
+            .ok_or(format!("bad value {j}"))?;
         let (tag, body) = obj.iter().next().ok_or("empty object")?;
         match (tag.as_str(), body) {
             ("i", Json::Number(n)) => n.as_i64().map(Self::Int).ok_or(format!("bad int {n}")),
@@ -82,7 +91,10 @@ impl Outcome {
     fn from_result(r: Result<Tree, DecodeError>) -> Self {
         match r {
             Ok(tree) => Self::Ok(tree),
-            Err(e) => Self::Err { kind: kind_name(&e), offset: e.offset },
+            Err(e) => Self::Err {
+                kind: kind_name(&e),
+                offset: e.offset,
+            },
         }
     }
 
@@ -90,7 +102,11 @@ impl Outcome {
         match j.get("ok").and_then(Json::as_bool) {
             Some(true) => Tree::from_json(j.get("value").ok_or("no value")?).map(Self::Ok),
             Some(false) => Ok(Self::Err {
-                kind: j.get("error").and_then(Json::as_str).ok_or("no error")?.to_owned(),
+                kind: j
+                    .get("error")
+                    .and_then(Json::as_str)
+                    .ok_or("no error")?
+                    .to_owned(),
                 offset: j.get("offset").and_then(Json::as_u64).ok_or("no offset")? as usize,
             }),
             None => Err(format!("no \"ok\" in {j}")),
@@ -114,7 +130,9 @@ fn input(v: &Json) -> Result<Vec<u8>, String> {
 
 fn limits(v: &Json) -> Result<Limits, String> {
     let mut limits = Limits::default();
-    let Some(l) = v.get("limits") else { return Ok(limits) };
+    let Some(l) = v.get("limits") else {
+        return Ok(limits);
+    };
     let obj = l.as_object().ok_or("limits is not an object")?;
     for (field, n) in obj {
         let n = n.as_u64().ok_or(format!("limit {field} is not a number"))? as usize;
@@ -171,5 +189,9 @@ fn bencode_vectors() {
         }
     }
     assert!(vectors.len() >= 60, "only {} vectors", vectors.len());
-    assert!(failed == 0, "{failed} of {} vectors failed:\n{report}", vectors.len());
+    assert!(
+        failed == 0,
+        "{failed} of {} vectors failed:\n{report}",
+        vectors.len()
+    );
 }

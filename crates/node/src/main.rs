@@ -1,1 +1,61 @@
-fn main() {}
+//! The `peercdn` command: create, inspect and verify torrents (and, later, seed, download and
+//! serve them).
+//!
+//! This binary is the one place in the workspace that does I/O: it reads and writes files,
+//! draws progress bars and reads the clock (only for `create --date`). The protocol work is
+//! done by the sans-IO `torrent-format` crate.
+//!
+//! Exit codes: 0 success, 1 failure (a bad torrent, an unreadable file, a verify that found
+//! bad pieces), 2 usage error (clap's own code for bad arguments).
+
+mod create;
+mod format;
+mod inspect;
+mod output;
+mod progress;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(
+    name = "peercdn",
+    version,
+    about = "Peer-to-peer content distribution over BitTorrent and WebTorrent",
+    long_about = "Peer-to-peer content distribution over BitTorrent and WebTorrent.\n\n\
+                  Create a torrent of a file or folder, inspect a torrent or magnet link, \
+                  and check downloaded data against a torrent.",
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error.\n\
+                  Commands taking --json print exactly one JSON object on stdout, also on \
+                  failure ({\"error\": KIND, \"message\": TEXT})."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show what a .torrent file or magnet link contains
+    Inspect(inspect::Args),
+    /// Create a .torrent file from a file or folder
+    Create(create::Args),
+    /// Check data on disk against a .torrent file
+    Verify(verify::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (json, result) = match cli.command {
+        Command::Inspect(args) => (args.json, inspect::run(&args)),
+        Command::Create(args) => (args.json, create::run(&args)),
+        Command::Verify(args) => (args.json, verify::run(&args)),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => output::report_error(&error, json),
+    }
+}

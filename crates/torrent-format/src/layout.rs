@@ -56,7 +56,10 @@ impl Layout {
             piece_length: meta.piece_length(),
             total_size: meta.total_size(),
             num_pieces: meta.num_pieces(),
-            files: meta.files().map(|f| (f.offset, f.size, f.attributes.pad)).collect(),
+            files: meta
+                .files()
+                .map(|f| (f.offset, f.size, f.attributes.pad))
+                .collect(),
         }
     }
 
@@ -108,7 +111,12 @@ impl Layout {
         // The first file that ends after `start`; empty files end where they start and are
         // skipped.
         let file = self.files.partition_point(|&(o, s, _)| o + s <= start);
-        Spans { layout: self, file, pos: start, end }
+        Spans {
+            layout: self,
+            file,
+            pos: start,
+            end,
+        }
     }
 
     /// The pieces that hold bytes of `file` (empty for empty files).
@@ -147,7 +155,12 @@ impl Iterator for Spans<'_> {
                 continue;
             }
             let len = file_end.min(self.end) - self.pos;
-            let span = FileSpan { file: self.file, file_offset: self.pos - offset, len, pad };
+            let span = FileSpan {
+                file: self.file,
+                file_offset: self.pos - offset,
+                len,
+                pad,
+            };
             self.pos += len;
             self.file += 1;
             return Some(span);
@@ -210,8 +223,24 @@ mod tests {
         let l = layout(&[3, 5], 4);
         let spans: Vec<_> = l.block_spans(PieceIndex(0), 2, 100).collect();
         assert_eq!(spans.len(), 2);
-        assert_eq!(spans[0], FileSpan { file: 0, file_offset: 2, len: 1, pad: false });
-        assert_eq!(spans[1], FileSpan { file: 1, file_offset: 0, len: 1, pad: false });
+        assert_eq!(
+            spans[0],
+            FileSpan {
+                file: 0,
+                file_offset: 2,
+                len: 1,
+                pad: false
+            }
+        );
+        assert_eq!(
+            spans[1],
+            FileSpan {
+                file: 1,
+                file_offset: 0,
+                len: 1,
+                pad: false
+            }
+        );
     }
 
     #[test]

@@ -109,9 +109,15 @@ pub fn verify(
     let total = layout.total_size();
     let report = |n: u64| {
         let bytes_checked = done.fetch_add(n, Ordering::Relaxed) + n;
-        progress(Progress { bytes_checked, total_bytes: total });
+        progress(Progress {
+            bytes_checked,
+            total_bytes: total,
+        });
     };
-    let reader = Reader { layout: &layout, handles: &handles };
+    let reader = Reader {
+        layout: &layout,
+        handles: &handles,
+    };
 
     let pieces = if meta.version() == Version::V2 {
         verify_v2(meta, &reader, &report)
@@ -120,19 +126,26 @@ pub fn verify(
             .into_par_iter()
             .map_init(Vec::new, |buf, p| {
                 let piece = PieceIndex(p);
-                let ok = reader.read_piece(piece, buf)
-                    && meta.piece_hash_v1(piece) == Some(sha1(buf));
+                let ok =
+                    reader.read_piece(piece, buf) && meta.piece_hash_v1(piece) == Some(sha1(buf));
                 report(layout.piece_size(piece));
                 ok
             })
             .collect()
     };
-    Ok(Report { pieces, missing_files, wrong_size_files })
+    Ok(Report {
+        pieces,
+        missing_files,
+        wrong_size_files,
+    })
 }
 
 /// Where a torrent file lives when the torrent's content is at `content`.
 fn disk_path(meta: &Metainfo, path: &str, content: &Path) -> PathBuf {
-    match path.strip_prefix(meta.name()).and_then(|r| r.strip_prefix('/')) {
+    match path
+        .strip_prefix(meta.name())
+        .and_then(|r| r.strip_prefix('/'))
+    {
         Some(rest) => {
             let mut p = content.to_path_buf();
             p.extend(rest.split('/'));
@@ -188,14 +201,18 @@ fn verify_v2(meta: &Metainfo, reader: &Reader<'_>, report: &(dyn Fn(u64) + Sync)
         if file.size == 0 || file.attributes.pad {
             continue;
         }
-        let Some(root) = file.pieces_root else { continue };
+        let Some(root) = file.pieces_root else {
+            continue;
+        };
         let range = layout.file_pieces(index);
         let leaves_of = |piece: u32, buf: &mut Vec<u8>| -> Option<Vec<[u8; 32]>> {
             let start = u64::from(piece - range.start) * piece_length;
             let len = (file.size - start).min(piece_length);
-            reader
-                .read(file.offset + start, len, buf)
-                .then(|| buf.chunks(merkle::BLOCK_SIZE as usize).map(sha256).collect())
+            reader.read(file.offset + start, len, buf).then(|| {
+                buf.chunks(merkle::BLOCK_SIZE as usize)
+                    .map(sha256)
+                    .collect()
+            })
         };
         let results: Vec<bool> = match meta.piece_layer(index) {
             Some(layer) if file.size > piece_length => range
@@ -203,7 +220,8 @@ fn verify_v2(meta: &Metainfo, reader: &Reader<'_>, report: &(dyn Fn(u64) + Sync)
                 .into_par_iter()
                 .map_init(Vec::new, |buf, p| {
                     let ok = leaves_of(p, buf).is_some_and(|leaves| {
-                        merkle::piece_hash(&leaves, piece_length) == layer[(p - range.start) as usize]
+                        merkle::piece_hash(&leaves, piece_length)
+                            == layer[(p - range.start) as usize]
                     });
                     report(layout.piece_size(PieceIndex(p)));
                     ok

@@ -159,8 +159,13 @@ fn verify_reports_missing_and_short_files() {
     std::fs::create_dir_all(&content).unwrap();
     std::fs::write(content.join("a"), contents(1, 40_000)).unwrap();
     std::fs::write(content.join("b"), contents(2, 40_000)).unwrap();
-    let options = CreateOptions { version: Version::V1, piece_length: Some(16384), ..Default::default() };
-    let meta = Metainfo::from_bytes(&create_torrent(&content, &options, &|_| {}).unwrap().bytes).unwrap();
+    let options = CreateOptions {
+        version: Version::V1,
+        piece_length: Some(16384),
+        ..Default::default()
+    };
+    let meta =
+        Metainfo::from_bytes(&create_torrent(&content, &options, &|_| {}).unwrap().bytes).unwrap();
 
     std::fs::remove_file(content.join("b")).unwrap();
     std::fs::write(content.join("a"), contents(1, 30_000)).unwrap();

@@ -577,22 +577,22 @@ impl Decoder<'_> {
             let Some(&byte) = self.input.get(self.pos) else {
                 return Err(self.err(DecodeErrorKind::UnexpectedEof, self.pos));
             };
-            if byte == b'e' {
-                if let Some(frame) = self.stack.pop() {
-                    if frame.is_dict && frame.children % 2 == 1 {
-                        return Err(self.err(DecodeErrorKind::MissingValue, self.pos));
-                    }
-                    self.pos += 1;
-                    let next = self.nodes.len() as u32;
-                    let node = &mut self.nodes[frame.node as usize];
-                    node.end = self.pos as u32;
-                    node.next = next;
-                    node.data = u64::from(frame.children);
-                    if self.stack.is_empty() {
-                        return Ok(());
-                    }
-                    continue;
+            if byte == b'e'
+                && let Some(frame) = self.stack.pop()
+            {
+                if frame.is_dict && frame.children % 2 == 1 {
+                    return Err(self.err(DecodeErrorKind::MissingValue, self.pos));
                 }
+                self.pos += 1;
+                let next = self.nodes.len() as u32;
+                let node = &mut self.nodes[frame.node as usize];
+                node.end = self.pos as u32;
+                node.next = next;
+                node.data = u64::from(frame.children);
+                if self.stack.is_empty() {
+                    return Ok(());
+                }
+                continue;
             }
             let expecting_key = self
                 .stack

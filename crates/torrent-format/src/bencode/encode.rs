@@ -13,9 +13,9 @@ pub enum OwnedValue {
     /// A byte string.
     Bytes(Vec<u8>),
     /// A list.
-    List(Vec<OwnedValue>),
+    List(Vec<Self>),
     /// A dictionary.
-    Dict(BTreeMap<Vec<u8>, OwnedValue>),
+    Dict(BTreeMap<Vec<u8>, Self>),
 }
 
 impl OwnedValue {

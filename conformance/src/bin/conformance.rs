@@ -1,0 +1,92 @@
+//! Prints the three-way table: libtorrent's recorded verdict on each of its test torrents
+//! (`EXPECTED.json`) against ours, live python3-libtorrent's and WebTorrent's `parse-torrent`'s.
+//!
+//! `cargo run -p conformance` — exits non-zero if our verdict differs from `EXPECTED.json`
+//! anywhere `expectations.json` does not say so.
+
+use conformance::{
+    External, compare, expectations, expected, find, libtorrent_verdicts, our_verdicts,
+};
+
+fn main() -> anyhow::Result<()> {
+    let expected = expected()?;
+    let known = expectations()?;
+    let ours = our_verdicts(&expected);
+    let columns = [
+        ("libtorrent 2.0.8 (live)", libtorrent_verdicts()),
+        ("parse-torrent", conformance::parse_torrent_verdicts()),
+    ];
+    for (name, ext) in &columns {
+        if let External::Unavailable(why) = ext {
+            println!("note: {name} not run: {why}");
+        }
+    }
+
+    println!(
+        "{:<44} {:<8} {:<10} {:<24} {:<14}",
+        "torrent", "expected", "ours", columns[0].0, columns[1].0
+    );
+    let mut totals = [0usize; 3];
+    let mut unexplained = 0;
+    for (e, a) in expected.iter().zip(&ours) {
+        let file = e["file"].as_str().unwrap_or_default();
+        let ours_ok = compare(e, a).is_empty();
+        let explained = known.iter().any(|k| k.file == file);
+        if !ours_ok && !explained {
+            unexplained += 1;
+        }
+        let mut cells = vec![mark(ours_ok, a, explained)];
+        for (_, ext) in &columns {
+            cells.push(match ext {
+                External::Ran(v) => match find(v, file) {
+                    Some(x) => mark(compare(e, x).is_empty(), x, false),
+                    None => "missing".into(),
+                },
+                External::Unavailable(_) => "-".into(),
+            });
+        }
+        for (t, ok) in totals.iter_mut().zip([
+            ours_ok,
+            matches!(&columns[0].1, External::Ran(v) if find(v, file).is_some_and(|x| compare(e, x).is_empty())),
+            matches!(&columns[1].1, External::Ran(v) if find(v, file).is_some_and(|x| compare(e, x).is_empty())),
+        ]) {
+            *t += usize::from(ok);
+        }
+        println!(
+            "{:<44} {:<8} {:<10} {:<24} {:<14}",
+            file,
+            e["verdict"].as_str().unwrap_or("?"),
+            cells[0],
+            cells[1],
+            cells[2]
+        );
+    }
+    println!(
+        "\nagree with EXPECTED.json: ours {}/{n}, libtorrent {}/{n}, parse-torrent {}/{n} (a row agrees when the verdict and, for accepted torrents, hashes, name, sizes, pieces, file paths, pad flags, trackers, web seeds and private flag all match)",
+        totals[0],
+        totals[1],
+        totals[2],
+        n = expected.len()
+    );
+    for k in &known {
+        println!(
+            "deliberate difference: {}: we {} it. {}",
+            k.file, k.verdict, k.reason
+        );
+    }
+    anyhow::ensure!(
+        unexplained == 0,
+        "{unexplained} unexplained differences between our parser and libtorrent"
+    );
+    Ok(())
+}
+
+/// A cell: "ok", or the parser's own verdict when it differs.
+fn mark(same: bool, verdict: &serde_json::Value, explained: bool) -> String {
+    let v = verdict["verdict"].as_str().unwrap_or("?");
+    match (same, explained) {
+        (true, _) => "ok".into(),
+        (false, true) => format!("{v} (known)"),
+        (false, false) => format!("{v} DIFF"),
+    }
+}
