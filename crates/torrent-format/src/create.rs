@@ -104,7 +104,8 @@ pub struct CreateOptions {
     /// the file name peers save under.
     pub name: Option<String>,
     /// Hashing threads: `None` uses rayon's global pool (all cores, or `RAYON_NUM_THREADS`),
-    /// `Some(1)` hashes on the calling thread, `Some(n)` builds a pool of `n` threads.
+    /// `Some(1)` hashes on the calling thread, `Some(n)` builds a pool of `n` threads
+    /// (`Some(0)` means `None`).
     pub threads: Option<usize>,
 }
 

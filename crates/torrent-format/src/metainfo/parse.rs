@@ -142,6 +142,15 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
     if list.files.is_empty() {
         return Err(MetainfoError::NoFiles);
     }
+    // A file tree whose single entry sanitizes to nothing (`..`) leaves a file without a path,
+    // which would name the download folder itself. libtorrent calls that a missing name.
+    if list
+        .files
+        .iter()
+        .any(|f| f.path.is_empty() || f.path.starts_with('/'))
+    {
+        return Err(MetainfoError::MissingName);
+    }
 
     if list.total_size / piece_length > MAX_NUM_PIECES {
         return Err(MetainfoError::TooManyPieces);
@@ -406,5 +415,27 @@ mod tests {
             "http://test.com/test%20file/foo%20bar/"
         );
         assert_eq!(maybe_url_encode("not a url"), "not a url");
+    }
+
+    /// Found by tests/metainfo_props.rs: a v2 single-file tree whose only key sanitizes to
+    /// nothing gave a file with an empty path (the download folder itself).
+    #[test]
+    fn v2_file_named_dot_dot_is_rejected_not_written_at_the_folder() {
+        let torrent = |key: &[u8]| {
+            let mut t = b"d4:infod9:file treed".to_vec();
+            t.extend(format!("{}:", key.len()).as_bytes());
+            t.extend(key);
+            t.extend(b"d0:d6:lengthi1e11:pieces root32:");
+            t.extend([1u8; 32]);
+            t.extend(b"eee12:meta versioni2e4:name1:x12:piece lengthi16384eee");
+            t
+        };
+        for key in [&b".."[..], b"."] {
+            let err = Metainfo::from_bytes(&torrent(key)).unwrap_err();
+            assert_eq!(err, MetainfoError::MissingName, "{key:?}");
+        }
+        // A name that is only separators becomes "_", as with libtorrent.
+        let meta = Metainfo::from_bytes(&torrent(b"/")).unwrap();
+        assert_eq!(meta.file_list()[0].path, "_");
     }
 }
