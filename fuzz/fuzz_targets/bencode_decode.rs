@@ -11,9 +11,21 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(doc) = bencode::decode(data, &DecodeOptions::strict()) {
         walk(doc.root(), data);
         let owned = doc.root().to_owned_value();
-        assert_eq!(owned.encoded_len(), data.len(), "strict: encoded_len differs from input");
-        assert_eq!(owned.to_bytes(), data, "strict: re-encoding is not the identity");
-        assert_eq!(doc.root().raw(), data, "strict: root raw() is not the whole input");
+        assert_eq!(
+            owned.encoded_len(),
+            data.len(),
+            "strict: encoded_len differs from input"
+        );
+        assert_eq!(
+            owned.to_bytes(),
+            data,
+            "strict: re-encoding is not the identity"
+        );
+        assert_eq!(
+            doc.root().raw(),
+            data,
+            "strict: root raw() is not the whole input"
+        );
     }
     if let Ok(doc) = bencode::decode(data, &DecodeOptions::lenient()) {
         walk(doc.root(), data);

@@ -31,7 +31,7 @@ pub(crate) struct Args {
     /// The file or folder to share
     path: PathBuf,
 
-    /// Where to write the torrent [default: ./<NAME>.torrent]
+    /// Where to write the torrent [default: ./NAME.torrent]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 
@@ -39,8 +39,10 @@ pub(crate) struct Args {
     #[arg(short, long)]
     force: bool,
 
-    /// A tracker announce URL. Each --tracker is its own tier (BEP 12), tried in order;
-    /// comma-separated URLs in one --tracker form one tier (tried in random order)
+    /// Tracker announce URL; repeat for backup tiers
+    ///
+    /// Each --tracker is its own tier (BEP 12): tiers are tried in order. Comma-separated
+    /// URLs in one --tracker form one tier, whose URLs clients try in random order.
     #[arg(short, long = "tracker", value_name = "URL[,URL...]")]
     trackers: Vec<String>,
 
@@ -48,22 +50,32 @@ pub(crate) struct Args {
     #[arg(short, long = "web-seed", value_name = "URL")]
     web_seeds: Vec<String>,
 
-    /// Create a v1 torrent (BEP 3): readable by every client, WebTorrent and Transmission 3
-    /// included [default]
+    /// Create a v1 torrent (BEP 3); the default
+    ///
+    /// The most compatible kind: every client reads it, WebTorrent and Transmission 3
+    /// included, which cannot read v2.
     #[arg(long, conflicts_with_all = ["v2", "hybrid"])]
     v1: bool,
 
-    /// Create a v2-only torrent (BEP 52): per-file SHA-256 merkle trees; many clients cannot
-    /// read it
+    /// Create a v2-only torrent (BEP 52)
+    ///
+    /// Per-file SHA-256 merkle trees; v1-only clients (WebTorrent, Transmission 3) cannot
+    /// read it.
     #[arg(long, conflicts_with_all = ["v1", "hybrid"])]
     v2: bool,
 
-    /// Create a hybrid v1 + v2 torrent (BEP 52), with pad files so both agree
+    /// Create a hybrid v1 + v2 torrent (BEP 52)
+    ///
+    /// Both kinds of metadata in one torrent, with pad files after each file so v1 and v2
+    /// pieces coincide. v1-only clients read it; it has both a v1 and a v2 info-hash.
     #[arg(long, conflicts_with_all = ["v1", "v2"])]
     hybrid: bool,
 
-    /// Bytes per piece: 262144, 256K, 1M... [default: from the total size, 16K to 16M].
-    /// A multiple of 16K for v1; a power of two of at least 16K for v2 and hybrid
+    /// Bytes per piece: 262144, 256K, 1M [default: from the total size]
+    ///
+    /// K, M and G are binary (1024). A multiple of 16K for v1; a power of two of at least
+    /// 16K for v2 and hybrid. The default grows with the total size, from 16K to 16M, as
+    /// libtorrent chooses it.
     #[arg(short, long, value_name = "SIZE", value_parser = parse_size)]
     piece_size: Option<u64>,
 
@@ -83,12 +95,18 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     threads: Option<u32>,
 
-    /// Store a creation date: now, or --date=SECONDS since the Unix epoch. Without it the
-    /// torrent has none, so the output is deterministic
+    /// Store a creation date: now, or --date=SECONDS since the Unix epoch
+    ///
+    /// Without it the torrent has none, so the same content and options always give the same
+    /// bytes and info-hash.
     #[arg(long, value_name = "SECONDS", num_args = 0..=1, require_equals = true)]
     date: Option<Option<i64>>,
 
-    /// Print one JSON object instead of text: output path, info-hashes, sizes
+    /// Print one JSON object instead of text
+    ///
+    /// {"output", "name", "version", "info_hash_v1", "info_hash_v2" (hex or null),
+    /// "total_size", "piece_length", "num_pieces", "skipped": list of paths}; on failure
+    /// {"error": KIND, "message": TEXT}.
     #[arg(long)]
     pub(crate) json: bool,
 }
@@ -204,8 +222,8 @@ fn input_name(path: &Path) -> anyhow::Result<String> {
     let last = match path.file_name() {
         Some(name) => name,
         None => {
-            resolved = std::fs::canonicalize(path)
-                .map_err(|e| io_failure("cannot read", path, &e))?;
+            resolved =
+                std::fs::canonicalize(path).map_err(|e| io_failure("cannot read", path, &e))?;
             resolved.file_name().ok_or_else(|| {
                 failure(
                     "invalid_name",

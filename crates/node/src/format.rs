@@ -74,7 +74,13 @@ pub(crate) fn ranges_text(ranges: &[[u32; 2]], limit: usize) -> String {
     let mut parts: Vec<String> = ranges
         .iter()
         .take(limit)
-        .map(|&[a, b]| if a == b { a.to_string() } else { format!("{a}-{b}") })
+        .map(|&[a, b]| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
         .collect();
     if ranges.len() > limit {
         parts.push(format!("... ({} more)", ranges.len() - limit));
@@ -90,9 +96,9 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (digits, suffix) = text.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size: use bytes or a suffix, e.g. 262144, 256K, 1M"))?;
+    let n: u64 = digits.parse().map_err(|_| {
+        format!("`{text}` is not a size: use bytes or a suffix, e.g. 262144, 256K, 1M")
+    })?;
     let shift = match suffix.to_ascii_lowercase().as_str() {
         "" | "b" => 0,
         "k" | "kb" | "kib" => 10,
@@ -142,7 +148,12 @@ mod tests {
 
     #[test]
     fn thousands_groups_digits() {
-        for (n, s) in [(0, "0"), (999, "999"), (1000, "1,000"), (123_456_789, "123,456,789")] {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (123_456_789, "123,456,789"),
+        ] {
             assert_eq!(thousands(n), s);
         }
     }

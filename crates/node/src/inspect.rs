@@ -42,11 +42,10 @@ pub(crate) struct Args {
 
 /// Runs `peercdn inspect`.
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    if let Some(link) = args
-        .target
-        .to_str()
-        .filter(|t| t.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("magnet:")))
-    {
+    if let Some(link) = args.target.to_str().filter(|t| {
+        t.get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("magnet:"))
+    }) {
         let magnet = Magnet::parse(link)
             .map_err(|e| failure("invalid_magnet", format!("invalid magnet link: {e}")))?;
         if args.json {
@@ -68,8 +67,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         std::fs::read(path).map_err(|e| io_failure("cannot read", path, &e))?
     };
-    let meta = Metainfo::from_bytes(&bytes)
-        .map_err(|e| failure(e.code(), format!("{}: {e}", path.display())))?;
+    let label = if path == Path::new("-") {
+        "stdin".into()
+    } else {
+        path.display().to_string()
+    };
+    let meta =
+        Metainfo::from_bytes(&bytes).map_err(|e| failure(e.code(), format!("{label}: {e}")))?;
     if args.json {
         emit_json(&TorrentJson::new(&meta));
     } else {
@@ -110,7 +114,11 @@ fn torrent_text(meta: &Metainfo) -> String {
         human_size(meta.piece_length()),
         meta.piece_length()
     );
-    let _ = writeln!(out, "Private: {}", if meta.is_private() { "yes" } else { "no" });
+    let _ = writeln!(
+        out,
+        "Private: {}",
+        if meta.is_private() { "yes" } else { "no" }
+    );
     if let Some(by) = meta.created_by() {
         let _ = writeln!(out, "Created by: {by}");
     }
@@ -144,13 +152,13 @@ fn torrent_text(meta: &Metainfo) -> String {
 
     let _ = writeln!(out, "\nFILES ({})", meta.files().len());
     for file in meta.files() {
-        let _ = writeln!(out, "  {}", file_line(file));
+        let _ = writeln!(out, "  {}", file_line(&file));
     }
     out
 }
 
 /// `temp/a.txt (1.50 MiB)`, with `[pad]`, `[executable]`, `[hidden]` or `-> target`.
-fn file_line(file: &FileEntry) -> String {
+fn file_line(file: &FileEntry<'_>) -> String {
     let mut line = format!("{} ({})", file.path, human_size(file.size));
     let attrs = file.attributes;
     for (on, tag) in [
@@ -208,7 +216,11 @@ fn magnet_text(magnet: &Magnet) -> String {
             .iter()
             .map(|r| [*r.start(), *r.end()])
             .collect();
-        let _ = writeln!(out, "\nSelected files: {}", ranges_text(&ranges, usize::MAX));
+        let _ = writeln!(
+            out,
+            "\nSelected files: {}",
+            ranges_text(&ranges, usize::MAX)
+        );
     }
     out
 }
@@ -272,13 +284,13 @@ impl<'a> TorrentJson<'a> {
             files: meta
                 .files()
                 .map(|f| FileJson {
-                    path: &f.path,
+                    path: f.path,
                     size: f.size,
                     offset: f.offset,
                     pad: f.attributes.pad,
                     executable: f.attributes.executable,
                     hidden: f.attributes.hidden,
-                    symlink_target: f.symlink_target.as_deref(),
+                    symlink_target: f.symlink_target,
                     mtime: f.mtime,
                     pieces_root: f
                         .pieces_root

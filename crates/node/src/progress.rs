@@ -24,7 +24,7 @@ impl Bar {
         };
         let bar = ProgressBar::with_draw_target(None, target);
         let style = ProgressStyle::with_template(
-            "{msg} [{bar:40}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+            "{msg} [{wide_bar}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
         )
         // The template is a constant; fall back to indicatif's default if it were invalid.
         .unwrap_or_else(|_| ProgressStyle::default_bar())

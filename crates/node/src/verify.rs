@@ -35,8 +35,10 @@ pub(crate) struct Args {
     #[arg(value_name = "FILE.torrent")]
     torrent: PathBuf,
 
-    /// The data: the file of a single-file torrent, or the torrent's folder (whatever it is
-    /// called on disk)
+    /// The data: the file of a single-file torrent, or the torrent's folder
+    ///
+    /// The folder may have any name on disk; its contents are matched against the torrent's
+    /// file list.
     #[arg(value_name = "PATH")]
     path: PathBuf,
 
@@ -65,9 +67,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         other => failure("verify_failed", other.to_string()),
     })?;
 
-    let files = meta.file_list();
+    let files: Vec<_> = meta.files().collect();
     let paths = |indices: &[usize]| -> Vec<&str> {
-        indices.iter().map(|&i| files[i].path.as_str()).collect()
+        indices
+            .iter()
+            .filter_map(|&i| meta.file(i))
+            .map(|f| f.path)
+            .collect()
     };
     let bad = ranges(
         report
@@ -99,11 +105,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             summary.num_pieces
         );
         if !summary.bad_pieces.is_empty() {
-            let _ = writeln!(
-                out,
-                "Bad pieces: {}",
-                ranges_text(&summary.bad_pieces, 50)
-            );
+            let _ = writeln!(out, "Bad pieces: {}", ranges_text(&summary.bad_pieces, 50));
         }
         for &i in &report.missing_files {
             let _ = writeln!(
@@ -121,11 +123,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 size_with_bytes(files[i].size)
             );
         }
-        let _ = writeln!(
-            out,
-            "{}",
-            if complete { "Complete" } else { "Incomplete" }
-        );
+        let _ = writeln!(out, "{}", if complete { "Complete" } else { "Incomplete" });
         emit(&out);
     }
     Ok(if complete {

@@ -1,8 +1,8 @@
-//! Creating a v1 torrent of one 256 MiB file, on 1 and 2 hashing threads, against the ceiling:
-//! one core running `Sha1::digest` over the same bytes already in memory. The file is written
-//! once to the temp folder and is in the page cache afterwards, so this measures hashing and
-//! copying out of the cache, not the disk. Divide the 2-thread throughput by 2 to compare it
-//! per core with the ceiling.
+//! Creating a v1 torrent of one 256 MiB file on 1 and 2 hashing threads, against the SHA-1
+//! ceiling of one core: `Sha1::digest` over the same bytes in memory, and over a 1 MiB buffer
+//! that stays in cache (pure compute). The file is written once to the temp folder and stays in
+//! the page cache, so this measures hashing and copying out of the cache, not the disk. Divide
+//! the 2-thread throughput by 2 to compare it per core with the ceiling.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -41,6 +41,17 @@ fn create(c: &mut Criterion) {
     g.bench_function("sha1_digest_in_memory_1_core", |b| {
         b.iter(|| Sha1::digest(black_box(&data[..])));
     });
+    // The same amount of SHA-1 over one 1 MiB buffer that stays in cache: the compute ceiling.
+    // Where streaming 256 MiB from memory is slower than hashing (as on small VMs), this is
+    // the fairer bar for the creator, which also hashes each 1 MiB chunk while it is in cache.
+    let hot = &data[..CHUNK];
+    g.bench_function("sha1_digest_cache_hot_1_core", |b| {
+        b.iter(|| {
+            (0..SIZE / CHUNK)
+                .map(|_| Sha1::digest(black_box(hot))[0])
+                .fold(0u8, |a, x| a ^ x)
+        });
+    });
     g.finish();
 }
 
@@ -76,6 +87,7 @@ impl Drop for TempFile {
 }
 
 const SIZE: usize = 256 << 20;
+const CHUNK: usize = 1 << 20;
 const PIECE_LENGTH: u64 = 256 << 10;
 
 criterion_group!(benches, create);

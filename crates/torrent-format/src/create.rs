@@ -22,6 +22,10 @@
 //!   path `.pad/<length>`) after every non-empty file that does not end on a piece boundary,
 //!   *the last file included* (tail padding, as libtorrent and BEP 52's reference creator do).
 //!   Single-file hybrids are never padded.
+//! - BEP 52 cannot express a folder holding exactly one file directly: a v2 file tree whose
+//!   root is one file is a single-file torrent. So a v2-only torrent of such a folder is the
+//!   single-file torrent of that file (named after it); v1 and hybrid torrents keep the folder,
+//!   since their `files` list marks them multi-file.
 //! - A folder with no regular files is [`CreateError::EmptyInput`]; content whose files are all
 //!   empty is [`CreateError::ZeroLength`] (a torrent needs at least one piece; libtorrent
 //!   refuses it too).
@@ -240,7 +244,17 @@ pub fn create_torrent(
     options: &CreateOptions,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<Created, CreateError> {
-    let input = walk::walk(path)?;
+    let mut input = walk::walk(path)?;
+    if options.version == Version::V2
+        && input.files.len() == 1
+        && input.files[0].components.len() == 1
+    {
+        // BEP 52 cannot say "a folder holding one file": a file tree whose root is a single
+        // file *is* a single-file torrent (libtorrent reads it so, whatever `name` says). Say
+        // plainly what every reader will see: the single-file torrent of that file.
+        input.single_file = true;
+        input.name = input.files[0].components[0].clone();
+    }
     let name = match &options.name {
         Some(n) => n.clone(),
         None => input.name.clone(),

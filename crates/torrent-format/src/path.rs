@@ -21,22 +21,36 @@
 /// Longest element, in bytes, before the name is cut (libtorrent's limit; filesystems allow 255).
 const MAX_ELEMENT_LEN: usize = 240;
 
-/// Sanitizes one path element and, unless it is dropped, appends it to `path` after a `/`
-/// (no separator when `path` is empty). Returns whether anything was appended.
-pub(crate) fn append_element(path: &mut String, element: &[u8]) -> bool {
+/// Sanitizes one path element and, unless it is dropped, appends it to the path that starts at
+/// byte `path_start` of `buf`, after a `/` unless that path is still empty. Returns whether
+/// anything was appended. (Many paths share one buffer: see `metainfo::files`.)
+pub(crate) fn append_element(buf: &mut String, path_start: usize, element: &[u8]) -> bool {
     // libtorrent: a lone "." is skipped without a trace.
     if element == b"." {
         return false;
     }
-    let separator = usize::from(!path.is_empty());
+    let path = buf;
     let before = path.len();
-    if separator == 1 {
+    if before > path_start {
         path.push('/');
     }
     if element.is_empty() {
         path.push('_');
         return true;
     }
+    // Fast path, taken by nearly every real name: short printable ASCII without separators,
+    // not only dots. Such an element is kept as it is.
+    if element.len() < MAX_ELEMENT_LEN
+        && element
+            .iter()
+            .all(|&b| (0x20..0x7f).contains(&b) && b != b'/' && b != b'\\')
+        && element.iter().any(|&b| b != b'.')
+    {
+        // All bytes are ASCII, so this is valid UTF-8.
+        path.push_str(std::str::from_utf8(element).unwrap_or("_"));
+        return true;
+    }
+    path.reserve(element.len());
 
     let mut added = 0usize;
     let mut dots = 0usize;
@@ -83,7 +97,7 @@ pub(crate) fn append_element(path: &mut String, element: &[u8]) -> bool {
         path.truncate(before);
         return false;
     }
-    if path.is_empty() {
+    if path.len() == path_start {
         path.push('_');
     }
     true
@@ -146,7 +160,7 @@ mod tests {
     fn sanitize(elements: &[&[u8]]) -> String {
         let mut path = String::new();
         for e in elements {
-            append_element(&mut path, e);
+            append_element(&mut path, 0, e);
         }
         path
     }
@@ -212,7 +226,7 @@ mod tests {
         }
         for e in &elements {
             let mut path = String::from("root");
-            append_element(&mut path, e);
+            append_element(&mut path, 0, e);
             for component in path.split('/') {
                 assert!(!component.is_empty(), "{e:?} -> {path:?}");
                 assert!(component != "." && component != "..", "{e:?} -> {path:?}");

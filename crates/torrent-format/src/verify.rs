@@ -89,7 +89,7 @@ pub fn verify(
             if f.attributes.pad || f.attributes.symlink || f.size == 0 {
                 return None;
             }
-            let path = disk_path(meta, &f.path, content);
+            let path = disk_path(meta, f.path, content);
             match File::open(&path).and_then(|file| Ok((file.metadata()?.len(), file))) {
                 Ok((len, file)) => {
                     if len != f.size {

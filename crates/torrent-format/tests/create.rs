@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use proptest::prelude::Just;
 use sha1::Digest;
 use torrent_format::bencode::{DecodeOptions, OwnedValue, decode};
 use torrent_format::create::{CreateError, CreateOptions, Created, Version, create_torrent};
@@ -330,42 +331,48 @@ fn info_hashes_are_of_the_info_bytes_in_the_file() {
 
 // --- v2 and hybrid -----------------------------------------------------------------------------
 
-#[test]
-fn hybrid_pads_every_unaligned_file_and_agrees_with_naive_merkle() {
-    let (dir, files) = sample_tree("hybrid");
-    let pl = 32 * KIB;
-    let c = create(dir.path(), &opts(Version::Hybrid, Some(pl)));
+/// Checks a multi-file torrent of `files` (in torrent order) against the independent oracles:
+/// the v1 `files` list and pieces over the concatenated (hybrid: padded) data, and for v2 and
+/// hybrid every file's root and piece layer from the naive merkle tree.
+fn check_against_oracles(files: &[(String, Vec<u8>)], version: Version, pl: u64, c: &Created) {
     let t = parse(&c.bytes);
     let info = info(&t);
-    assert_eq!(int_of(info, "meta version"), 2);
-
-    // v1 view: a pad after each non-empty file that does not end on a piece boundary, the last
-    // file included; none after empty files or "z/one-piece" (exactly one piece).
-    let mut expected = Vec::new();
-    let mut stream = Vec::new();
-    for (rel, d) in &files {
-        expected.push((d.len() as u64, rel.to_string(), false));
-        stream.extend_from_slice(d);
-        let gap = (pl - stream.len() as u64 % pl) % pl;
-        if !d.is_empty() && gap > 0 {
-            expected.push((gap, format!(".pad/{gap}"), true));
-            stream.resize(stream.len() + gap as usize, 0);
-        }
-    }
-    assert_eq!(v1_files(info), expected);
-    assert_eq!(expected.iter().filter(|e| e.2).count(), 5);
-    let pieces: Vec<u8> = stream.chunks(pl as usize).flat_map(sha1).collect();
-    assert_eq!(bytes_of(info, "pieces"), &pieces[..]);
-    assert_eq!(c.num_pieces, stream.len() as u64 / pl);
+    let (v1, v2) = (version != Version::V2, version != Version::V1);
+    assert_eq!(int_of(info, "piece length"), pl as i64);
     assert_eq!(
         c.total_size,
         files.iter().map(|f| f.1.len() as u64).sum::<u64>()
     );
 
-    // v2 view.
-    let layers = dict(&OwnedValue::Dict(t.clone()), "piece layers").clone();
+    // The v1 stream. In a hybrid (with more than one file): a pad after each non-empty file
+    // that does not end on a piece boundary, the last file included.
+    let mut listed = Vec::new();
+    let mut stream = Vec::new();
+    for (rel, d) in files {
+        listed.push((d.len() as u64, rel.clone(), false));
+        stream.extend_from_slice(d);
+        let gap = (pl - stream.len() as u64 % pl) % pl;
+        if v2 && files.len() > 1 && !d.is_empty() && gap > 0 {
+            listed.push((gap, format!(".pad/{gap}"), true));
+            stream.resize(stream.len() + gap as usize, 0);
+        }
+    }
+    assert_eq!(c.num_pieces, (stream.len() as u64).div_ceil(pl));
+    if v1 {
+        assert_eq!(v1_files(info), listed);
+        let pieces: Vec<u8> = stream.chunks(pl as usize).flat_map(sha1).collect();
+        assert_eq!(bytes_of(info, "pieces"), &pieces[..]);
+    } else {
+        assert!(!info.contains_key(&b"pieces"[..]) && !info.contains_key(&b"files"[..]));
+    }
+
+    if !v2 {
+        assert!(!info.contains_key(&b"file tree"[..]) && !t.contains_key(&b"piece layers"[..]));
+        return;
+    }
+    assert_eq!(int_of(info, "meta version"), 2);
     let mut expected_layers = BTreeMap::new();
-    for (rel, d) in &files {
+    for (rel, d) in files {
         let leaf = tree_leaf(info, rel);
         assert_eq!(int_of(leaf, "length"), d.len() as i64, "{rel}");
         if d.is_empty() {
@@ -381,8 +388,66 @@ fn hybrid_pads_every_unaligned_file_and_agrees_with_naive_merkle() {
             expected_layers.insert(root.to_vec(), OwnedValue::Bytes(layer));
         }
     }
-    assert_eq!(layers, expected_layers);
-    assert_eq!(layers.len(), 2, "only a.txt and b are longer than a piece");
+    assert_eq!(
+        dict(&OwnedValue::Dict(t.clone()), "piece layers"),
+        &expected_layers
+    );
+}
+
+#[test]
+fn hybrid_pads_every_unaligned_file_and_agrees_with_naive_merkle() {
+    let (dir, files) = sample_tree("hybrid");
+    let files: Vec<(String, Vec<u8>)> = files.into_iter().map(|(r, d)| (r.into(), d)).collect();
+    let pl = 32 * KIB;
+    let c = create(dir.path(), &opts(Version::Hybrid, Some(pl)));
+    check_against_oracles(&files, Version::Hybrid, pl, &c);
+    let t = parse(&c.bytes);
+    // No pad after the empty file or after "z/one-piece" (exactly one piece).
+    assert_eq!(v1_files(info(&t)).iter().filter(|f| f.2).count(), 5);
+    // Only "a.txt" and "b" are longer than a piece.
+    assert_eq!(dict(&OwnedValue::Dict(t), "piece layers").len(), 2);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 24,
+        failure_persistence: None,
+        ..Default::default()
+    })]
+
+    /// Random folders (sizes around piece and block boundaries, some nested, some empty) in all
+    /// three versions agree with the oracles.
+    #[test]
+    fn random_folders_agree_with_the_oracles(
+        sizes in proptest::collection::vec(
+            proptest::prop_oneof![
+                Just(0u64), 1u64..100, 16_380u64..16_390, 32_760u64..32_780, 1u64..140_000
+            ],
+            1..7,
+        ),
+        pl_shift in 0u32..3,
+        version in proptest::prop_oneof![Just(Version::V1), Just(Version::V2), Just(Version::Hybrid)],
+    ) {
+        let pl = (16 * KIB) << pl_shift;
+        let dir = TempDir::new("prop");
+        let mut files: Vec<(String, Vec<u8>)> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let rel = if i % 3 == 1 { format!("d{}/f{i}", i % 2) } else { format!("f{i}") };
+                (rel, data(100 + i as u64, n))
+            })
+            .collect();
+        for (rel, d) in &files {
+            dir.write(rel, d);
+        }
+        files.sort_by(|a, b| a.0.split('/').cmp(b.0.split('/')));
+        match create_torrent(dir.path(), &opts(version, Some(pl)), &|_| {}) {
+            Ok(c) => check_against_oracles(&files, version, pl, &c),
+            Err(CreateError::ZeroLength { .. }) => proptest::prop_assert!(sizes.iter().all(|&n| n == 0)),
+            Err(e) => panic!("{e}"),
+        }
+    }
 }
 
 #[test]
@@ -449,8 +514,21 @@ fn single_file_input_uses_the_single_file_form() {
     assert!(!info(&t).contains_key(&b"length"[..]));
     assert_eq!(int_of(tree_leaf(info(&t), "movie.bin"), "length"), 70_000);
 
-    // A folder holding one file is still a multi-file torrent, and (as libtorrent does) gets no
-    // pad file since it has only one file.
+    // A v2-only torrent of a folder holding one file is that file's single-file torrent: BEP 52
+    // reads a file tree whose root is one file as single-file, whatever `name` says.
+    let from_folder = create(dir.path(), &opts(Version::V2, Some(16 * KIB)));
+    assert_eq!(from_folder.bytes, c.bytes);
+    let nested = TempDir::new("single-nested");
+    nested.write("sub/movie.bin", &data(7, 70_000));
+    let t = parse(&create(nested.path(), &opts(Version::V2, Some(16 * KIB))).bytes);
+    assert_eq!(bytes_of(info(&t), "name"), b"content");
+    assert_eq!(
+        int_of(tree_leaf(info(&t), "sub/movie.bin"), "length"),
+        70_000
+    );
+
+    // In v1 and hybrid a folder holding one file stays a multi-file torrent, and (as libtorrent
+    // does) gets no pad file since it has only one file.
     let c = create(dir.path(), &opts(Version::Hybrid, Some(16 * KIB)));
     let t = parse(&c.bytes);
     assert_eq!(

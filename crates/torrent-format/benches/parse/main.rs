@@ -94,9 +94,11 @@ fn torrents() -> [(&'static str, &'static [u8]); 2] {
         let small = inputs::small_single();
         for (name, bytes) in [("large", &large), ("small", &small)] {
             let m = Metainfo::from_bytes(bytes).expect("generated torrents are valid");
+            let doc = bencode::decode(bytes, &DecodeOptions::strict()).expect("canonical");
             println!(
-                "input {name}: {} bytes, {} files, {} pieces, info dictionary {} bytes",
+                "input {name}: {} bytes, {} bencode values, {} files, {} pieces, info {} bytes",
                 bytes.len(),
+                doc.item_count(),
                 m.files().len(),
                 m.num_pieces(),
                 m.info_bytes().len(),

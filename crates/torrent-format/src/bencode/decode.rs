@@ -572,96 +572,182 @@ impl Decoder<'_> {
         DecodeError { kind, offset }
     }
 
+    /// Decodes one value at `self.pos`. The open container is kept in a local (`cur`) and only
+    /// its parents on `self.stack`, so the loop touches the stack once per container, not once
+    /// per value.
     fn run(&mut self) -> Result<(), DecodeError> {
+        let input = self.input;
+        let mut pos = self.pos;
+        let Some(&first) = input.get(pos) else {
+            return Err(self.err(DecodeErrorKind::UnexpectedEof, pos));
+        };
+        if self.limits.max_items == 0 {
+            return Err(self.err(DecodeErrorKind::TooManyItems, pos));
+        }
+        // A top-level leaf is the whole document.
+        let (tag, is_dict) = match first {
+            b'l' => (Tag::List, false),
+            b'd' => (Tag::Dict, true),
+            _ => {
+                let (tag, data, end) = self.leaf(pos, first)?;
+                self.nodes.push(Node {
+                    start: pos as u32,
+                    end: end as u32,
+                    next: 1,
+                    tag,
+                    data,
+                });
+                self.pos = end;
+                return Ok(());
+            }
+        };
+        if self.limits.max_depth == 0 {
+            return Err(self.err(DecodeErrorKind::TooDeep, pos));
+        }
+        self.nodes.push(Node {
+            start: pos as u32,
+            end: 0,
+            next: 0,
+            tag,
+            data: 0,
+        });
+        let mut cur = Frame {
+            node: 0,
+            children: 0,
+            is_dict,
+            last_key: None,
+        };
+        pos += 1;
         loop {
-            let Some(&byte) = self.input.get(self.pos) else {
-                return Err(self.err(DecodeErrorKind::UnexpectedEof, self.pos));
+            let Some(&byte) = input.get(pos) else {
+                return Err(self.err(DecodeErrorKind::UnexpectedEof, pos));
             };
-            if byte == b'e'
-                && let Some(frame) = self.stack.pop()
-            {
-                if frame.is_dict && frame.children % 2 == 1 {
-                    return Err(self.err(DecodeErrorKind::MissingValue, self.pos));
+            if byte == b'e' {
+                if cur.is_dict && !cur.children.is_multiple_of(2) {
+                    return Err(self.err(DecodeErrorKind::MissingValue, pos));
                 }
-                self.pos += 1;
+                pos += 1;
                 let next = self.nodes.len() as u32;
-                let node = &mut self.nodes[frame.node as usize];
-                node.end = self.pos as u32;
+                let node = &mut self.nodes[cur.node as usize];
+                node.end = pos as u32;
                 node.next = next;
-                node.data = u64::from(frame.children);
-                if self.stack.is_empty() {
-                    return Ok(());
+                node.data = u64::from(cur.children);
+                match self.stack.pop() {
+                    Some(parent) => {
+                        cur = parent;
+                        continue;
+                    }
+                    None => {
+                        self.pos = pos;
+                        return Ok(());
+                    }
                 }
-                continue;
             }
-            let expecting_key = self
-                .stack
-                .last()
-                .is_some_and(|f| f.is_dict && f.children % 2 == 0);
             if self.nodes.len() >= self.limits.max_items {
-                return Err(self.err(DecodeErrorKind::TooManyItems, self.pos));
+                return Err(self.err(DecodeErrorKind::TooManyItems, pos));
             }
-            let start = self.pos;
+            let expecting_key = cur.is_dict && cur.children.is_multiple_of(2);
             match byte {
-                b'0'..=b'9' => {
-                    let content = self.string()?;
-                    if expecting_key {
-                        self.check_key_order(start, content)?;
+                b'l' | b'd' if !expecting_key => {
+                    // Open containers: the parents on the stack, `cur`, and this one.
+                    if self.stack.len() + 1 >= self.limits.max_depth {
+                        return Err(self.err(DecodeErrorKind::TooDeep, pos));
                     }
-                    self.push_leaf(start, Tag::Bytes, content as u64);
-                }
-                _ if expecting_key => {
-                    return Err(self.err(DecodeErrorKind::NonStringKey, start));
-                }
-                b'i' => {
-                    let value = self.integer()?;
-                    self.push_leaf(start, Tag::Int, value as u64);
-                }
-                b'l' | b'd' => {
-                    if self.stack.len() >= self.limits.max_depth {
-                        return Err(self.err(DecodeErrorKind::TooDeep, start));
-                    }
+                    cur.children += 1;
                     let is_dict = byte == b'd';
-                    if let Some(parent) = self.stack.last_mut() {
-                        parent.children += 1;
-                    }
                     let tag = if is_dict { Tag::Dict } else { Tag::List };
-                    self.stack.push(Frame {
-                        node: self.nodes.len() as u32,
-                        children: 0,
-                        is_dict,
-                        last_key: None,
-                    });
+                    let node = self.nodes.len() as u32;
+                    let parent = std::mem::replace(
+                        &mut cur,
+                        Frame {
+                            node,
+                            children: 0,
+                            is_dict,
+                            last_key: None,
+                        },
+                    );
+                    self.stack.push(parent);
                     self.nodes.push(Node {
-                        start: start as u32,
+                        start: pos as u32,
                         end: 0,
                         next: 0,
                         tag,
                         data: 0,
                     });
-                    self.pos += 1;
-                    continue;
+                    pos += 1;
                 }
-                other => return Err(self.err(DecodeErrorKind::UnexpectedByte(other), start)),
-            }
-            if self.stack.is_empty() {
-                return Ok(());
+                b'0'..=b'9' => {
+                    let (content, end) = self.bytes(pos)?;
+                    if expecting_key && self.strict {
+                        check_key_order(input, &mut cur, pos, content, end)?;
+                    }
+                    cur.children += 1;
+                    let next = self.nodes.len() as u32 + 1;
+                    self.nodes.push(Node {
+                        start: pos as u32,
+                        end: end as u32,
+                        next,
+                        tag: Tag::Bytes,
+                        data: content as u64,
+                    });
+                    pos = end;
+                }
+                _ if expecting_key => {
+                    return Err(self.err(DecodeErrorKind::NonStringKey, pos));
+                }
+                _ => {
+                    let (tag, data, end) = self.leaf(pos, byte)?;
+                    cur.children += 1;
+                    let next = self.nodes.len() as u32 + 1;
+                    self.nodes.push(Node {
+                        start: pos as u32,
+                        end: end as u32,
+                        next,
+                        tag,
+                        data,
+                    });
+                    pos = end;
+                }
             }
         }
     }
 
-    fn push_leaf(&mut self, start: usize, tag: Tag, data: u64) {
-        if let Some(parent) = self.stack.last_mut() {
-            parent.children += 1;
+    /// An integer or a string at `pos` (starting with `byte`): its tag, data and end.
+    fn leaf(&mut self, pos: usize, byte: u8) -> Result<(Tag, u64, usize), DecodeError> {
+        match byte {
+            b'0'..=b'9' => {
+                let (content, end) = self.bytes(pos)?;
+                Ok((Tag::Bytes, content as u64, end))
+            }
+            b'i' => {
+                self.pos = pos;
+                let value = self.integer()?;
+                Ok((Tag::Int, value as u64, self.pos))
+            }
+            other => Err(self.err(DecodeErrorKind::UnexpectedByte(other), pos)),
         }
-        let next = self.nodes.len() as u32 + 1;
-        self.nodes.push(Node {
-            start: start as u32,
-            end: self.pos as u32,
-            next,
-            tag,
-            data,
-        });
+    }
+
+    /// `<len>:<bytes>` at `pos`: where the contents start and end. The common case takes one
+    /// pass of nom's `u64`; anything unusual goes to [`Self::string`] for the precise error.
+    fn bytes(&mut self, pos: usize) -> Result<(usize, usize), DecodeError> {
+        let rest = &self.input[pos..];
+        if let Ok((after, len)) = nom::character::complete::u64::<_, nom::error::Error<&[u8]>>(rest)
+        {
+            let digits = rest.len() - after.len();
+            let leading_zero = self.strict && digits > 1 && rest[0] == b'0';
+            if after.first() == Some(&b':') && !leading_zero {
+                let content = pos + digits + 1;
+                if len <= self.limits.max_string_len as u64
+                    && len <= (self.input.len() - content) as u64
+                {
+                    return Ok((content, content + len as usize));
+                }
+            }
+        }
+        self.pos = pos;
+        let content = self.string()?;
+        Ok((content, self.pos))
     }
 
     /// Parses `<len>:<bytes>` at `self.pos`; returns where the contents start.
@@ -739,38 +825,30 @@ impl Decoder<'_> {
         self.pos = start + (rest.len() - after.len());
         Ok(value)
     }
+}
 
-    fn check_key_order(&mut self, start: usize, content: usize) -> Result<(), DecodeError> {
-        let key = (content as u32, self.pos as u32);
-        let frame = self
-            .stack
-            .last_mut()
-            .expect("only called inside a dictionary");
-        let previous = frame.last_key.replace(key);
-        if !self.strict {
-            return Ok(());
-        }
-        if let Some((s, e)) = previous {
-            let prev = &self.input[s as usize..e as usize];
-            let this = &self.input[key.0 as usize..key.1 as usize];
-            match prev.cmp(this) {
-                std::cmp::Ordering::Less => {}
-                std::cmp::Ordering::Equal => {
-                    return Err(DecodeError {
-                        kind: DecodeErrorKind::DuplicateKey,
-                        offset: start,
-                    });
-                }
-                std::cmp::Ordering::Greater => {
-                    return Err(DecodeError {
-                        kind: DecodeErrorKind::UnsortedKeys,
-                        offset: start,
-                    });
-                }
-            }
-        }
-        Ok(())
+/// Strict mode: a key must sort after the previous key of its dictionary.
+fn check_key_order(
+    input: &[u8],
+    frame: &mut Frame,
+    start: usize,
+    content: usize,
+    end: usize,
+) -> Result<(), DecodeError> {
+    let key = (content as u32, end as u32);
+    if let Some((s, e)) = frame.last_key.replace(key) {
+        let prev = &input[s as usize..e as usize];
+        let kind = match prev.cmp(&input[content..end]) {
+            std::cmp::Ordering::Less => return Ok(()),
+            std::cmp::Ordering::Equal => DecodeErrorKind::DuplicateKey,
+            std::cmp::Ordering::Greater => DecodeErrorKind::UnsortedKeys,
+        };
+        return Err(DecodeError {
+            kind,
+            offset: start,
+        });
     }
+    Ok(())
 }
 
 /// `<digits>:` — returns the digits.

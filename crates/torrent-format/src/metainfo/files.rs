@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{FileAttributes, FileEntry, Limits, MetainfoError};
+use std::fmt::Write as _;
+
+use super::{FileAttributes, Limits, MetainfoError};
 use crate::bencode::{Dict, Value};
 use crate::path::append_element;
 
@@ -22,10 +24,32 @@ pub(super) struct Context<'a> {
     pub(super) root_dir: &'a str,
 }
 
+/// A byte range of a [`FileList`]'s path buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Span {
+    pub(super) start: usize,
+    pub(super) end: usize,
+}
+
+/// A file as stored: its path and symlink target are spans of the list's path buffer, so a
+/// torrent of ten thousand files keeps its paths in one allocation.
+#[derive(Clone, Debug)]
+pub(super) struct FileRecord {
+    pub(super) path: Span,
+    pub(super) size: u64,
+    pub(super) offset: u64,
+    pub(super) attributes: FileAttributes,
+    pub(super) symlink_target: Option<Span>,
+    pub(super) mtime: Option<i64>,
+    pub(super) pieces_root: Option<[u8; 32]>,
+}
+
 /// Files laid end to end.
 #[derive(Debug)]
 pub(super) struct FileList {
-    pub(super) files: Vec<FileEntry>,
+    /// Every path, back to back (plus a few abandoned by renames).
+    pub(super) paths: String,
+    pub(super) files: Vec<FileRecord>,
     pub(super) total_size: u64,
     piece_length: u64,
     /// v2 layout: every file is followed by implied padding up to a piece boundary.
@@ -33,9 +57,8 @@ pub(super) struct FileList {
 }
 
 /// The torrent name libtorrent reports: the first file's top folder, or the file itself.
-pub(super) fn torrent_name(files: &[FileEntry]) -> String {
-    let first = files.first().map_or("", |f| f.path.as_str());
-    first.split('/').next().unwrap_or(first).to_owned()
+fn name_of(first_path: &str) -> &str {
+    first_path.split('/').next().unwrap_or(first_path)
 }
 
 /// A single-file v1 torrent: the `info` dictionary itself describes the file.
@@ -44,20 +67,21 @@ pub(super) fn extract_v1_single(
     cx: &Context<'_>,
 ) -> Result<FileList, MetainfoError> {
     let mut list = FileList::new(cx.piece_length, false);
-    let attributes = attributes(info);
-    let size = v1_size(info, attributes)?;
+    let fields = Fields::of(info);
+    let attributes = fields.attributes();
+    let size = fields.v1_size(attributes)?;
     let name = info
         .get(b"name.utf-8")
         .and_then(|v| v.as_bytes())
         .or_else(|| info.get(b"name").and_then(|v| v.as_bytes()))
         .filter(|n| !n.is_empty())
         .ok_or(MetainfoError::MissingName)?;
-    let mut path = String::new();
-    append_element(&mut path, name);
-    if path.is_empty() {
+    append_element(&mut list.paths, 0, name);
+    if list.paths.is_empty() {
         return Err(MetainfoError::MissingName);
     }
-    list.add_v1(info, path, size, attributes, cx)?;
+    let path = list.span_from(0);
+    list.add_v1(&fields, path, size, attributes, cx)?;
     Ok(list)
 }
 
@@ -75,35 +99,39 @@ pub(super) fn extract_v1_list(
         let entry = entry.as_dict().ok_or(MetainfoError::InvalidFileTree(
             "a 'files' entry is not a dictionary",
         ))?;
-        let attributes = attributes(entry);
-        let size = v1_size(entry, attributes)?;
-        let elements = entry
-            .get(b"path.utf-8")
+        let fields = Fields::of(entry);
+        let attributes = fields.attributes();
+        let size = fields.v1_size(attributes)?;
+        let elements = fields
+            .path_utf8
             .and_then(|v| v.as_list())
-            .or_else(|| entry.get(b"path").and_then(|v| v.as_list()))
+            .or_else(|| fields.path.and_then(|v| v.as_list()))
             .filter(|l| !l.is_empty());
-        let path = match elements {
+        let start = list.paths.len();
+        match elements {
             Some(elements) => {
                 if elements.len() > cx.limits.max_directory_depth {
                     return Err(MetainfoError::DirectoryTooDeep);
                 }
-                let mut path = cx.root_dir.to_owned();
-                let before = path.len();
+                list.paths.push_str(cx.root_dir);
+                let before = list.paths.len();
                 for element in elements.iter() {
                     let element = element.as_bytes().ok_or(MetainfoError::InvalidPath)?;
-                    append_element(&mut path, element);
+                    append_element(&mut list.paths, start, element);
                 }
-                if path.len() == before {
+                if list.paths.len() == before {
                     // Every element was sanitized away; libtorrent names the file "_".
-                    path.push_str("/_");
+                    list.paths.push_str("/_");
                 }
-                path
             }
             // BEP 47: pad files need no path; libtorrent files them under ".pad".
-            None if attributes.pad => format!(".pad/{size}"),
+            None if attributes.pad => {
+                let _ = write!(list.paths, ".pad/{size}");
+            }
             None => return Err(MetainfoError::MissingName),
-        };
-        list.add_v1(entry, path, size, attributes, cx)?;
+        }
+        let path = list.span_from(start);
+        list.add_v1(&fields, path, size, attributes, cx)?;
     }
     Ok(list)
 }
@@ -144,20 +172,23 @@ fn walk_tree(
         // A torrent of one file at the root of its tree is a single-file torrent: the file is
         // not put in a folder.
         let single_file = leaf && top_level && tree.len() == 1;
-        let mut path = if single_file {
-            String::new()
-        } else {
-            dir.to_owned()
-        };
-        append_element(&mut path, name);
+        let start = list.paths.len();
+        if !single_file {
+            list.paths.push_str(dir);
+        }
+        append_element(&mut list.paths, start, name);
         if leaf {
             let (_, file) = node.iter().next().expect("leaf has exactly one entry");
+            let path = list.span_from(start);
             add_v2_file(file, path, cx, list)?;
         } else {
             if depth + 1 >= cx.limits.max_directory_depth {
                 return Err(MetainfoError::DirectoryTooDeep);
             }
-            walk_tree(node, &path, false, depth + 1, cx, list)?;
+            // A folder's path is not kept in the buffer; its files copy it.
+            let sub = list.paths[start..].to_owned();
+            list.paths.truncate(start);
+            walk_tree(node, &sub, false, depth + 1, cx, list)?;
         }
     }
     Ok(())
@@ -165,14 +196,15 @@ fn walk_tree(
 
 fn add_v2_file(
     file: Value<'_>,
-    path: String,
+    path: Span,
     cx: &Context<'_>,
     list: &mut FileList,
 ) -> Result<(), MetainfoError> {
     let file = file
         .as_dict()
         .ok_or(MetainfoError::InvalidFileTree("file is not a dictionary"))?;
-    let attributes = attributes(file);
+    let fields = Fields::of(file);
+    let attributes = fields.attributes();
     // BEP 52 pads implicitly; an explicit pad file in a file tree is malformed.
     if attributes.pad {
         return Err(MetainfoError::InvalidPadFile);
@@ -180,16 +212,16 @@ fn add_v2_file(
     let size = if attributes.symlink {
         0
     } else {
-        file.get(b"length").and_then(|v| v.as_int()).unwrap_or(-1)
+        fields.length.and_then(|v| v.as_int()).unwrap_or(-1)
     };
     if size < 0 || size / 0x4000 >= (1 << 30) - 1 || size > MAX_FILE_SIZE {
         return Err(MetainfoError::InvalidLength);
     }
-    let symlink_target = symlink_target(file, attributes, cx)?;
+    let symlink_target = fields.symlink_target(attributes, cx, &mut list.paths)?;
     let mut pieces_root = None;
     if symlink_target.is_none() && size > 0 {
-        let root = file
-            .get(b"pieces root")
+        let root = fields
+            .pieces_root
             .and_then(|v| v.as_bytes())
             .and_then(|r| <[u8; 32]>::try_from(r).ok())
             .filter(|r| r != &[0; 32])
@@ -200,16 +232,13 @@ fn add_v2_file(
         symlink: symlink_target.is_some(),
         ..attributes
     };
-    list.push(FileEntry {
+    list.push(FileRecord {
         path,
         size: size as u64,
         offset: 0,
         attributes,
         symlink_target,
-        mtime: file
-            .get(b"mtime")
-            .and_then(|v| v.as_int())
-            .filter(|&t| t != 0),
+        mtime: fields.mtime(),
         pieces_root,
     })
 }
@@ -217,6 +246,7 @@ fn add_v2_file(
 impl FileList {
     fn new(piece_length: u64, v2: bool) -> Self {
         Self {
+            paths: String::new(),
             files: Vec::new(),
             total_size: 0,
             piece_length,
@@ -224,36 +254,53 @@ impl FileList {
         }
     }
 
+    /// A path's text.
+    pub(super) fn path(&self, span: Span) -> &str {
+        &self.paths[span.start..span.end]
+    }
+
+    /// The path from `start` to the end of the buffer.
+    fn span_from(&self, start: usize) -> Span {
+        Span {
+            start,
+            end: self.paths.len(),
+        }
+    }
+
+    /// The torrent name libtorrent reports: the first file's top folder, or the file itself.
+    pub(super) fn name(&self) -> &str {
+        self.files
+            .first()
+            .map_or("", |f| name_of(self.path(f.path)))
+    }
+
     fn add_v1(
         &mut self,
-        dict: Dict<'_>,
-        path: String,
+        fields: &Fields<'_>,
+        path: Span,
         size: u64,
         mut attributes: FileAttributes,
         cx: &Context<'_>,
     ) -> Result<(), MetainfoError> {
-        if path.contains(BITCOMET_PAD) {
+        if self.path(path).contains(BITCOMET_PAD) {
             attributes.pad = true;
         }
-        let symlink_target = symlink_target(dict, attributes, cx)?;
+        let symlink_target = fields.symlink_target(attributes, cx, &mut self.paths)?;
         attributes.symlink = symlink_target.is_some();
-        self.push(FileEntry {
+        self.push(FileRecord {
             path,
             size,
             offset: 0,
             attributes,
             symlink_target,
-            mtime: dict
-                .get(b"mtime")
-                .and_then(|v| v.as_int())
-                .filter(|&t| t != 0),
+            mtime: fields.mtime(),
             pieces_root: None,
         })
     }
 
     /// Appends a file at the current end, then (v2) the padding that brings the next file to a
     /// piece boundary.
-    fn push(&mut self, mut file: FileEntry) -> Result<(), MetainfoError> {
+    fn push(&mut self, mut file: FileRecord) -> Result<(), MetainfoError> {
         if MAX_FILE_OFFSET - self.total_size < file.size {
             return Err(MetainfoError::InvalidLength);
         }
@@ -267,9 +314,14 @@ impl FileList {
                 return Err(MetainfoError::InvalidLength);
             }
             // libtorrent names implied pad files "<torrent name>/.pad/<size>".
-            let name = torrent_name(&self.files);
-            self.files.push(FileEntry {
-                path: format!("{name}/.pad/{pad}"),
+            let name = self.name().len();
+            let start = self.paths.len();
+            let first = self.files[0].path.start;
+            self.paths.extend_from_within(first..first + name);
+            let _ = write!(self.paths, "/.pad/{pad}");
+            let path = self.span_from(start);
+            self.files.push(FileRecord {
+                path,
                 size: pad,
                 offset: self.total_size,
                 attributes: FileAttributes {
@@ -308,15 +360,18 @@ impl FileList {
             return false;
         }
         self.files.iter().zip(&v1.files).all(|(a, b)| {
-            let relevant = |f: &FileEntry| !f.attributes.pad && f.size > 0;
+            let relevant = |f: &FileRecord| !f.attributes.pad && f.size > 0;
             if relevant(a) != relevant(b) {
                 return false;
             }
+            fn target<'l>(list: &'l FileList, f: &FileRecord) -> Option<&'l str> {
+                f.symlink_target.map(|t| list.path(t))
+            }
             !relevant(a)
-                || (a.path == b.path
+                || (self.path(a.path) == v1.path(b.path)
                     && a.size == b.size
                     && a.offset == b.offset
-                    && (!a.attributes.symlink || a.symlink_target == b.symlink_target))
+                    && (!a.attributes.symlink || target(self, a) == target(v1, b)))
         })
     }
 
@@ -324,34 +379,47 @@ impl FileList {
     /// file: `name.ext` becomes `name.1.ext`, `name.2.ext`, … as libtorrent does, so two files
     /// never share one place on disk. Pad files of the same size may share a name.
     pub(super) fn resolve_duplicates(&mut self, max_renames: usize) -> Result<(), MetainfoError> {
-        let root = torrent_name(&self.files);
-        // The fast check: no file collides with a folder or another file. libtorrent leaves the
-        // torrent's own folder out here (a file named like the torrent is not renamed unless
-        // something else collides).
-        let mut taken: HashSet<String> = HashSet::with_capacity(self.files.len() * 2);
-        let mut collision = false;
+        let root = self.name().to_owned();
+        // The fast check: no file collides with a folder or another file. It compares hashes of
+        // the lower-cased paths, so a hash collision only costs the exact slow path below.
+        // libtorrent leaves the torrent's own folder out here (a file named like the torrent is
+        // not renamed unless something else collides).
+        let mut taken: HashSet<u64, PassThrough> =
+            HashSet::with_capacity_and_hasher(self.files.len() * 2, PassThrough::default());
+        let mut file_hashes = Vec::with_capacity(self.files.len());
+        let mut previous_dir = "";
         for f in &self.files {
-            for dir in parent_dirs(&f.path, &root) {
-                taken.insert(dir.to_ascii_lowercase());
+            let path = self.path(f.path);
+            // One pass per path: the hash of every folder prefix below the root, then the path's.
+            // Files in the same folder as the one before add no new folders.
+            let dir = &path[..path.rfind('/').unwrap_or(0)];
+            let new_dir = dir != previous_dir;
+            previous_dir = dir;
+            let start = match path.strip_prefix(root.as_str()) {
+                Some(rest) if rest.starts_with('/') => root.len() + 1,
+                _ => 0,
+            };
+            let mut h = FNV_OFFSET;
+            for (i, &b) in path.as_bytes().iter().enumerate() {
+                if new_dir && b == b'/' && i > start {
+                    taken.insert(h);
+                }
+                h = fnv_step(h, b);
             }
+            file_hashes.push(h);
         }
-        for f in &self.files {
-            if !taken.insert(f.path.to_ascii_lowercase()) {
-                collision = true;
-                break;
-            }
-        }
-        if !collision {
+        if file_hashes.into_iter().all(|h| taken.insert(h)) {
             return Ok(());
         }
 
         // The slow path: every folder, the torrent's own included, then files in order.
         let mut dirs: HashSet<String> = HashSet::new();
         for f in &self.files {
-            for dir in parent_dirs(&f.path, &root) {
+            let path = self.path(f.path);
+            for dir in parent_dirs(path, &root) {
                 dirs.insert(dir.to_ascii_lowercase());
             }
-            if f.path
+            if path
                 .strip_prefix(root.as_str())
                 .is_some_and(|rest| rest.strip_prefix('/').is_some_and(|r| !r.contains('/')))
             {
@@ -362,7 +430,7 @@ impl FileList {
         let mut placed: HashMap<String, usize> = HashMap::with_capacity(self.files.len());
         let mut renames = 0usize;
         for i in 0..self.files.len() {
-            let lower = self.files[i].path.to_ascii_lowercase();
+            let lower = self.path(self.files[i].path).to_ascii_lowercase();
             let other = placed.get(&lower).copied();
             if !dirs.contains(&lower) && other.is_none() {
                 placed.insert(lower, i);
@@ -374,7 +442,7 @@ impl FileList {
                     continue;
                 }
             }
-            let (base, ext) = split_extension(&self.files[i].path);
+            let (base, ext) = split_extension(self.path(self.files[i].path));
             let (base, ext) = (base.to_owned(), ext.to_owned());
             let mut n = 0u64;
             loop {
@@ -383,7 +451,9 @@ impl FileList {
                 let lower = candidate.to_ascii_lowercase();
                 if !dirs.contains(&lower) && !placed.contains_key(&lower) {
                     placed.insert(lower, i);
-                    self.files[i].path = candidate;
+                    let start = self.paths.len();
+                    self.paths.push_str(&candidate);
+                    self.files[i].path = self.span_from(start);
                     break;
                 }
                 renames += 1;
@@ -401,20 +471,22 @@ impl FileList {
         if !self.files.iter().any(|f| f.attributes.symlink) {
             return;
         }
-        let root = torrent_name(&self.files);
-        let mut known: HashSet<String> = HashSet::new();
+        let root = self.name();
+        let mut known: HashSet<&str> = HashSet::new();
         for f in &self.files {
-            known.insert(f.path.clone());
-            for dir in parent_dirs(&f.path, &root) {
-                known.insert(dir.to_owned());
-            }
+            let path = self.path(f.path);
+            known.insert(path);
+            known.extend(parent_dirs(path, root));
         }
-        for f in &mut self.files {
-            if let Some(target) = &f.symlink_target {
-                if !known.contains(target) {
-                    f.symlink_target = Some(f.path.clone());
-                }
-            }
+        let dangling: Vec<usize> = (0..self.files.len())
+            .filter(|&i| {
+                self.files[i]
+                    .symlink_target
+                    .is_some_and(|t| !known.contains(self.path(t)))
+            })
+            .collect();
+        for i in dangling {
+            self.files[i].symlink_target = Some(self.files[i].path);
         }
     }
 }
@@ -428,6 +500,39 @@ fn parent_dirs<'p>(path: &'p str, root: &str) -> impl Iterator<Item = &'p str> +
         .map(|(i, _)| i)
         .filter(move |&i| i > start && i <= last)
         .map(move |i| &path[..i])
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// One step of FNV-1a over ASCII-lower-cased bytes: case-insensitive, as libtorrent compares
+/// names.
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+impl std::hash::BuildHasher for PassThrough {
+    type Hasher = Self;
+    fn build_hasher(&self) -> Self {
+        Self(0)
+    }
 }
 
 /// `dir/name.ext` → (`dir/name`, `.ext`); no extension → (`path`, ``).
@@ -446,10 +551,42 @@ fn trim_leading_slashes(mut name: &[u8]) -> &[u8] {
     name
 }
 
-fn attributes(dict: Dict<'_>) -> FileAttributes {
-    let mut attributes = FileAttributes::default();
-    if let Some(attr) = dict.get(b"attr").and_then(|v| v.as_bytes()) {
-        for c in attr {
+/// The keys of a file's dictionary, found in one pass (the first of repeated keys wins, as in
+/// lookups).
+#[derive(Default)]
+struct Fields<'a> {
+    length: Option<Value<'a>>,
+    path: Option<Value<'a>>,
+    path_utf8: Option<Value<'a>>,
+    attr: Option<Value<'a>>,
+    mtime: Option<Value<'a>>,
+    symlink_path: Option<Value<'a>>,
+    pieces_root: Option<Value<'a>>,
+}
+
+impl<'a> Fields<'a> {
+    fn of(dict: Dict<'a>) -> Self {
+        let mut f = Self::default();
+        for (key, value) in dict.iter() {
+            let slot = match key {
+                b"length" => &mut f.length,
+                b"path" => &mut f.path,
+                b"path.utf-8" => &mut f.path_utf8,
+                b"attr" => &mut f.attr,
+                b"mtime" => &mut f.mtime,
+                b"symlink path" => &mut f.symlink_path,
+                b"pieces root" => &mut f.pieces_root,
+                _ => continue,
+            };
+            slot.get_or_insert(value);
+        }
+        f
+    }
+
+    /// BEP 47 `attr`.
+    fn attributes(&self) -> FileAttributes {
+        let mut attributes = FileAttributes::default();
+        for c in self.attr.and_then(|v| v.as_bytes()).unwrap_or_default() {
             match c {
                 b'p' => attributes.pad = true,
                 b'x' => attributes.executable = true,
@@ -458,46 +595,55 @@ fn attributes(dict: Dict<'_>) -> FileAttributes {
                 _ => {}
             }
         }
+        attributes
     }
-    attributes
-}
 
-/// A v1 file's `length`; symlinks take no space.
-fn v1_size(dict: Dict<'_>, attributes: FileAttributes) -> Result<u64, MetainfoError> {
-    let size = if attributes.symlink {
-        0
-    } else {
-        dict.get(b"length").and_then(|v| v.as_int()).unwrap_or(-1)
-    };
-    if size < 0 || size / 0x4000 >= i64::from(i32::MAX / 2) || size > MAX_FILE_SIZE {
-        return Err(MetainfoError::InvalidLength);
+    fn mtime(&self) -> Option<i64> {
+        self.mtime.and_then(|v| v.as_int()).filter(|&t| t != 0)
     }
-    Ok(size as u64)
-}
 
-/// BEP 47 `symlink path`, relative to the torrent's folder. `.` and `..` are dropped (BEP 47
-/// forbids them) like every other unsafe element.
-fn symlink_target(
-    dict: Dict<'_>,
-    attributes: FileAttributes,
-    cx: &Context<'_>,
-) -> Result<Option<String>, MetainfoError> {
-    if !attributes.symlink {
-        return Ok(None);
+    /// A v1 file's `length`; symlinks take no space.
+    fn v1_size(&self, attributes: FileAttributes) -> Result<u64, MetainfoError> {
+        let size = if attributes.symlink {
+            0
+        } else {
+            self.length.and_then(|v| v.as_int()).unwrap_or(-1)
+        };
+        if size < 0 || size / 0x4000 >= i64::from(i32::MAX / 2) || size > MAX_FILE_SIZE {
+            return Err(MetainfoError::InvalidLength);
+        }
+        Ok(size as u64)
     }
-    let Some(elements) = dict.get(b"symlink path").and_then(|v| v.as_list()) else {
-        // Invalid per BEP 47; libtorrent treats the entry as a plain file.
-        return Ok(None);
-    };
-    if elements.len() > cx.limits.max_directory_depth {
-        return Err(MetainfoError::DirectoryTooDeep);
+
+    /// BEP 47 `symlink path`, relative to the torrent's folder. `.` and `..` are dropped (BEP 47
+    /// forbids them) like every other unsafe element.
+    fn symlink_target(
+        &self,
+        attributes: FileAttributes,
+        cx: &Context<'_>,
+        paths: &mut String,
+    ) -> Result<Option<Span>, MetainfoError> {
+        if !attributes.symlink {
+            return Ok(None);
+        }
+        let Some(elements) = self.symlink_path.and_then(|v| v.as_list()) else {
+            // Invalid per BEP 47; libtorrent treats the entry as a plain file.
+            return Ok(None);
+        };
+        if elements.len() > cx.limits.max_directory_depth {
+            return Err(MetainfoError::DirectoryTooDeep);
+        }
+        let start = paths.len();
+        paths.push_str(cx.root_dir);
+        for element in elements.iter() {
+            let element = element.as_bytes().ok_or(MetainfoError::InvalidPath)?;
+            append_element(paths, start, element);
+        }
+        Ok(Some(Span {
+            start,
+            end: paths.len(),
+        }))
     }
-    let mut target = cx.root_dir.to_owned();
-    for element in elements.iter() {
-        let element = element.as_bytes().ok_or(MetainfoError::InvalidPath)?;
-        append_element(&mut target, element);
-    }
-    Ok(Some(target))
 }
 
 #[cfg(test)]

@@ -50,11 +50,13 @@ pub struct Metainfo {
     piece_length: u64,
     total_size: u64,
     num_pieces: u32,
-    files: Vec<FileEntry>,
-    /// v1 piece hashes, 20 bytes each (empty for v2-only torrents).
-    pieces: Vec<u8>,
+    /// Every file's path and symlink target, back to back; `files` holds spans of it.
+    paths: String,
+    files: Vec<files::FileRecord>,
+    /// Where the v1 piece hashes (20 bytes each) lie in `info_bytes` (empty for v2-only).
+    pieces: std::ops::Range<usize>,
     /// v2 piece layers by file index (`None`: the file has none — a file of at most one
-    /// piece, a pad file, or a layer the torrent did not include).
+    /// piece, a pad file, or a layer the torrent did not include). Empty when no file has one.
     piece_layers: Vec<Option<Vec<[u8; 32]>>>,
     private: bool,
     trackers: Vec<Vec<String>>,
@@ -80,12 +82,12 @@ pub enum Version {
     Hybrid,
 }
 
-/// One file of a torrent, as it will be laid out on disk.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FileEntry {
+/// One file of a torrent, as it will be laid out on disk (a view into its [`Metainfo`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileEntry<'a> {
     /// Path relative to the download folder, components separated by `/`, sanitized (see the
     /// crate's `path` rules): for a multi-file torrent it starts with the torrent's name.
-    pub path: String,
+    pub path: &'a str,
     /// Size in bytes (0 for symlinks).
     pub size: u64,
     /// Offset of the file's first byte in the torrent's byte stream.
@@ -93,7 +95,7 @@ pub struct FileEntry {
     /// BEP 47 attributes.
     pub attributes: FileAttributes,
     /// For symlinks: the target, relative to the download folder, sanitized.
-    pub symlink_target: Option<String>,
+    pub symlink_target: Option<&'a str>,
     /// Modification time (seconds since the epoch), when the torrent gives one.
     pub mtime: Option<i64>,
     /// v2: root of the file's merkle tree (BEP 52 `pieces root`).
@@ -263,9 +265,9 @@ impl MetainfoError {
     }
 }
 
-impl FileEntry {
+impl<'a> FileEntry<'a> {
     /// The path's components (never empty, `.` or `..`; no separators).
-    pub fn components(&self) -> impl Iterator<Item = &str> + '_ {
+    pub fn components(&self) -> impl Iterator<Item = &'a str> + 'a {
         self.path.split('/')
     }
 
@@ -348,24 +350,43 @@ impl Metainfo {
     }
 
     /// The files in torrent order, pad files included.
-    pub fn files(&self) -> impl ExactSizeIterator<Item = &FileEntry> + '_ {
-        self.files.iter()
+    pub fn files(&self) -> impl ExactSizeIterator<Item = FileEntry<'_>> + '_ {
+        self.files.iter().map(|f| self.entry(f))
     }
 
-    /// The files as a slice.
-    pub fn file_list(&self) -> &[FileEntry] {
-        &self.files
+    /// File `index`, in torrent order.
+    pub fn file(&self, index: usize) -> Option<FileEntry<'_>> {
+        self.files.get(index).map(|f| self.entry(f))
+    }
+
+    /// Number of files, pad files included.
+    pub fn num_files(&self) -> usize {
+        self.files.len()
     }
 
     /// Whether the torrent has more than one file (or a folder as its root).
     pub fn is_multi_file(&self) -> bool {
-        self.files.first().is_some_and(|f| f.path.contains('/'))
+        self.file(0).is_some_and(|f| f.path.contains('/'))
+    }
+
+    fn entry(&self, f: &files::FileRecord) -> FileEntry<'_> {
+        let text = |span: files::Span| &self.paths[span.start..span.end];
+        FileEntry {
+            path: text(f.path),
+            size: f.size,
+            offset: f.offset,
+            attributes: f.attributes,
+            symlink_target: f.symlink_target.map(text),
+            mtime: f.mtime,
+            pieces_root: f.pieces_root,
+        }
     }
 
     /// v1 SHA-1 of a piece.
     pub fn piece_hash_v1(&self, index: PieceIndex) -> Option<[u8; 20]> {
         let at = usize::try_from(index.0).ok()?.checked_mul(20)?;
-        self.pieces.get(at..at + 20).and_then(|h| h.try_into().ok())
+        let pieces = &self.info_bytes[self.pieces.clone()];
+        pieces.get(at..at + 20).and_then(|h| h.try_into().ok())
     }
 
     /// v2 piece layer of file `index` (hashes of its pieces), if the torrent carried one.

@@ -94,7 +94,7 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
         .or_else(|| dict.get(b"name").filter(|v| v.as_bytes().is_some()))
         .ok_or(MetainfoError::MissingName)?;
     let mut name = String::new();
-    crate::path::append_element(&mut name, name_value.as_bytes().unwrap_or_default());
+    crate::path::append_element(&mut name, 0, name_value.as_bytes().unwrap_or_default());
     if name.is_empty() {
         // libtorrent names such a torrent after its info-hash.
         name = crate::hash::encode_hex(&crate::hash::sha1(info.raw()));
@@ -144,11 +144,10 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
     }
     // A file tree whose single entry sanitizes to nothing (`..`) leaves a file without a path,
     // which would name the download folder itself. libtorrent calls that a missing name.
-    if list
-        .files
-        .iter()
-        .any(|f| f.path.is_empty() || f.path.starts_with('/'))
-    {
+    if list.files.iter().any(|f| {
+        let path = list.path(f.path);
+        path.is_empty() || path.starts_with('/')
+    }) {
         return Err(MetainfoError::MissingName);
     }
 
@@ -161,7 +160,8 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
     }
     let num_pieces = num_pieces as u32;
 
-    let pieces = match dict.get(b"pieces").and_then(|v| v.as_bytes()) {
+    let pieces_value = dict.get(b"pieces").filter(|v| v.as_bytes().is_some());
+    let pieces = match pieces_value.and_then(|v| v.as_bytes()) {
         Some(p) => {
             let expected = u64::from(num_pieces) * 20;
             if p.len() as u64 != expected {
@@ -170,10 +170,13 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
                     expected,
                 });
             }
-            p.to_vec()
+            // Kept as a range of the info bytes: no second copy of the hashes.
+            let span = pieces_value.map_or(0..0, |v| v.span());
+            let end = span.end - info.span().start;
+            end - p.len()..end
         }
         None if version == Version::V1 => return Err(MetainfoError::MissingPieces),
-        None => Vec::new(),
+        None => 0..0,
     };
     if list.total_size == 0 {
         return Err(MetainfoError::InvalidLength);
@@ -186,8 +189,8 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
     let mut collections = Vec::new();
     collect_bep38(dict, &mut similar, &mut collections);
 
+    let name = list.name().to_owned();
     let files = list.files;
-    let name = files::torrent_name(&files);
     Ok(Metainfo {
         info_bytes: info.raw().to_vec(),
         version,
@@ -195,7 +198,8 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
         piece_length,
         total_size: list.total_size,
         num_pieces,
-        piece_layers: vec![None; files.len()],
+        paths: list.paths,
+        piece_layers: Vec::new(),
         files,
         pieces,
         private: int(dict, b"private").is_some_and(|p| p != 0),
@@ -255,6 +259,9 @@ fn parse_piece_layers(layers: Dict<'_>, meta: &mut Metainfo) -> Result<(), Metai
                 "layer does not hash to the file's root",
             ));
         }
+        if meta.piece_layers.is_empty() {
+            meta.piece_layers.resize(meta.files.len(), None);
+        }
         for i in indices {
             meta.piece_layers[i] = Some(layer.clone());
         }
@@ -279,12 +286,12 @@ fn parse_top_level(root: Dict<'_>, meta: &mut Metainfo) {
             }
         }
     }
-    if meta.trackers.is_empty() {
-        if let Some(url) = root.get(b"announce").and_then(|v| v.as_bytes()) {
-            let url = lossy_utf8(url).trim_start().to_owned();
-            if !url.is_empty() {
-                meta.trackers.push(vec![url]);
-            }
+    if meta.trackers.is_empty()
+        && let Some(url) = root.get(b"announce").and_then(|v| v.as_bytes())
+    {
+        let url = lossy_utf8(url).trim_start().to_owned();
+        if !url.is_empty() {
+            meta.trackers.push(vec![url]);
         }
     }
 
@@ -302,12 +309,11 @@ fn parse_top_level(root: Dict<'_>, meta: &mut Metainfo) {
     if let Some(nodes) = root.get(b"nodes").and_then(|v| v.as_list()) {
         for node in nodes.iter().filter_map(|n| n.as_list()) {
             let mut it = node.iter();
-            if let (Some(host), Some(port)) = (it.next(), it.next()) {
-                if let (Some(host), Some(port)) = (host.as_bytes(), port.as_int()) {
-                    if let Ok(port) = u16::try_from(port) {
-                        meta.dht_nodes.push((lossy_utf8(host), port));
-                    }
-                }
+            if let (Some(host), Some(port)) = (it.next(), it.next())
+                && let (Some(host), Some(port)) = (host.as_bytes(), port.as_int())
+                && let Ok(port) = u16::try_from(port)
+            {
+                meta.dht_nodes.push((lossy_utf8(host), port));
             }
         }
     }
@@ -318,10 +324,10 @@ fn parse_top_level(root: Dict<'_>, meta: &mut Metainfo) {
 fn collect_bep38(dict: Dict<'_>, similar: &mut Vec<InfoHashV1>, collections: &mut Vec<String>) {
     if let Some(list) = dict.get(b"similar").and_then(|v| v.as_list()) {
         for hash in list.iter().filter_map(|v| v.as_bytes()) {
-            if let Ok(h) = <[u8; 20]>::try_from(hash) {
-                if !similar.contains(&InfoHashV1(h)) {
-                    similar.push(InfoHashV1(h));
-                }
+            if let Ok(h) = <[u8; 20]>::try_from(hash)
+                && !similar.contains(&InfoHashV1(h))
+            {
+                similar.push(InfoHashV1(h));
             }
         }
     }
@@ -436,6 +442,6 @@ mod tests {
         }
         // A name that is only separators becomes "_", as with libtorrent.
         let meta = Metainfo::from_bytes(&torrent(b"/")).unwrap();
-        assert_eq!(meta.file_list()[0].path, "_");
+        assert_eq!(meta.file(0).unwrap().path, "_");
     }
 }
