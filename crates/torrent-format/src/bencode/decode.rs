@@ -258,7 +258,7 @@ pub fn decode_prefix<'a>(
         limits: options.limits,
         // A value takes at least two bytes except single-digit lengths of empty strings;
         // a quarter of the input is a good first guess that rarely reallocates.
-        nodes: Vec::with_capacity((input.len() / 4).clamp(1, 1 << 16)),
+        nodes: Vec::with_capacity((input.len() / 8).clamp(1, 1 << 18)),
         stack: Vec::new(),
     };
     decoder.run()?;
@@ -720,12 +720,38 @@ impl Decoder<'_> {
                 Ok((Tag::Bytes, content as u64, end))
             }
             b'i' => {
+                if let Some((value, end)) = self.fast_integer(pos) {
+                    return Ok((Tag::Int, value as u64, end));
+                }
                 self.pos = pos;
                 let value = self.integer()?;
                 Ok((Tag::Int, value as u64, self.pos))
             }
             other => Err(self.err(DecodeErrorKind::UnexpectedByte(other), pos)),
         }
+    }
+
+    /// `i[-]<digits>e` at `pos` in one pass of nom's `u64`, when it is well-formed in the
+    /// current mode; `None` sends the caller to [`Self::integer`] for the precise error.
+    fn fast_integer(&self, pos: usize) -> Option<(i64, usize)> {
+        let mut at = pos + 1;
+        let negative = self.input.get(at) == Some(&b'-');
+        at += usize::from(negative);
+        let rest = self.input.get(at..)?;
+        let (after, magnitude) =
+            nom::character::complete::u64::<_, nom::error::Error<&[u8]>>(rest).ok()?;
+        let digits = rest.len() - after.len();
+        if after.first() != Some(&b'e')
+            || (self.strict && ((digits > 1 && rest[0] == b'0') || (negative && magnitude == 0)))
+        {
+            return None;
+        }
+        let value = if negative {
+            0i64.checked_sub_unsigned(magnitude)?
+        } else {
+            i64::try_from(magnitude).ok()?
+        };
+        Some((value, at + digits + 1))
     }
 
     /// `<len>:<bytes>` at `pos`: where the contents start and end. The common case takes one

@@ -282,7 +282,9 @@ impl FileList {
         mut attributes: FileAttributes,
         cx: &Context<'_>,
     ) -> Result<(), MetainfoError> {
-        if self.path(path).contains(BITCOMET_PAD) {
+        // Cheap pre-check: the substring search only runs on paths with an underscore.
+        let text = self.path(path);
+        if text.as_bytes().contains(&b'_') && text.contains(BITCOMET_PAD) {
             attributes.pad = true;
         }
         let symlink_target = fields.symlink_target(attributes, cx, &mut self.paths)?;
@@ -399,14 +401,12 @@ impl FileList {
                 Some(rest) if rest.starts_with('/') => root.len() + 1,
                 _ => 0,
             };
-            let mut h = FNV_OFFSET;
-            for (i, &b) in path.as_bytes().iter().enumerate() {
-                if new_dir && b == b'/' && i > start {
-                    taken.insert(h);
+            if new_dir {
+                for (i, _) in path.match_indices('/').filter(|&(i, _)| i > start) {
+                    taken.insert(lowercase_hash(&path.as_bytes()[..i]));
                 }
-                h = fnv_step(h, b);
             }
-            file_hashes.push(h);
+            file_hashes.push(lowercase_hash(path.as_bytes()));
         }
         if file_hashes.into_iter().all(|h| taken.insert(h)) {
             return Ok(());
@@ -502,12 +502,32 @@ fn parent_dirs<'p>(path: &'p str, root: &str) -> impl Iterator<Item = &'p str> +
         .map(move |i| &path[..i])
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+/// A hash of the ASCII-lower-cased bytes (case-insensitive, as libtorrent compares names),
+/// eight bytes a step.
+fn lowercase_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = bytes.len() as u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("chunks_exact(8)"));
+        h = (h.rotate_left(5) ^ ascii_lowercase_word(word)).wrapping_mul(K);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h.rotate_left(5) ^ ascii_lowercase_word(u64::from_le_bytes(tail))).wrapping_mul(K);
+    h ^ (h >> 29)
+}
 
-/// One step of FNV-1a over ASCII-lower-cased bytes: case-insensitive, as libtorrent compares
-/// names.
-fn fnv_step(h: u64, b: u8) -> u64 {
-    (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+/// `to_ascii_lowercase` on eight bytes at once: adds 0x20 to each byte in `A..=Z`.
+fn ascii_lowercase_word(w: u64) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = w & LOW7;
+    // High bit of each byte: (byte & 0x7f) >= 'A', and (byte & 0x7f) > 'Z'.
+    let at_least_a = low + 0x3f3f_3f3f_3f3f_3f3f;
+    let above_z = low + 0x2525_2525_2525_2525;
+    let upper = at_least_a & !above_z & !w & HIGH;
+    w | (upper >> 2)
 }
 
 /// A hasher for keys that are already hashes.
@@ -658,6 +678,24 @@ mod tests {
         assert_eq!(parent_dirs("t", "t").count(), 0);
         let pad: Vec<_> = parent_dirs(".pad/12", "t").collect();
         assert_eq!(pad, [".pad"]);
+    }
+
+    #[test]
+    fn word_lowercasing_matches_byte_lowercasing() {
+        for b in 0..=255u8 {
+            let w = u64::from_le_bytes([b, b'Z', b'@', b'[', 0xc1, b'a', b'A', b]);
+            let expected: Vec<u8> = w.to_le_bytes().iter().map(u8::to_ascii_lowercase).collect();
+            assert_eq!(
+                ascii_lowercase_word(w).to_le_bytes().to_vec(),
+                expected,
+                "byte {b}"
+            );
+        }
+        assert_eq!(
+            lowercase_hash(b"Foo/BAR.txt"),
+            lowercase_hash(b"foo/bar.TXT")
+        );
+        assert_ne!(lowercase_hash(b"foo/bar"), lowercase_hash(b"foo/bar\0"));
     }
 
     #[test]
