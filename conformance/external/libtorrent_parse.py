@@ -90,16 +90,19 @@ def parse_magnet(uri):
         out["message"] = str(e)
         return out
     v1, v2 = _hashes(p.info_hashes)
-    out.update(
-        {
-            "ok": True,
-            "info_hash_v1": v1,
-            "info_hash_v2": v2,
-            "name": p.name or None,
-            "trackers": list(p.trackers),
-            "web_seeds": list(p.url_seeds),
-        }
-    )
+    out.update({"ok": True, "info_hash_v1": v1, "info_hash_v2": v2})
+    # The binding decodes strings as UTF-8 and raises on anything else (libtorrent itself
+    # accepts a `dn` that percent-decodes to invalid UTF-8); report such fields as undecodable.
+    for key, read in (
+        ("name", lambda: p.name or None),
+        ("trackers", lambda: list(p.trackers)),
+        ("web_seeds", lambda: list(p.url_seeds)),
+    ):
+        try:
+            out[key] = read()
+        except UnicodeDecodeError:
+            out[key] = None
+            out.setdefault("undecodable", []).append(key)
     return out
 
 

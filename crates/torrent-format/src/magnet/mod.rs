@@ -37,15 +37,24 @@
 //! | `x.pe` | `peers`          | BEP 9 `host:port`, `ipv4:port`, `[ipv6]:port`; duplicates dropped. |
 //! | `so`   | `select_only`    | BEP 53 indices and inclusive ranges, `0,2,4-6`, in the order written. |
 //!
-//! Keys may carry a numeric suffix (`xt.1`, `tr.2`), which is dropped, as libtorrent does. Keys are
-//! case-sensitive; unknown keys (`xs`, `as`, `kt`, `dht`, …) are skipped without being decoded.
+//! Keys may carry a numeric suffix (`xt.1`, `tr.2`), which is dropped, and are matched without
+//! regard to ASCII case, as libtorrent does; unknown keys (`xs`, `as`, `kt`, `dht`, …) are skipped without being decoded.
 //! The scheme `magnet:?` is matched case-insensitively, the `urn:btih:`/`urn:btmh:` prefixes too
 //! (RFC 8141 makes URN namespace identifiers case-insensitive). Whitespace is not trimmed.
 //!
 //! # Decoding
 //!
-//! Every value read is percent-decoded (`%XX`, either case); a `%` without two hex digits after it
-//! is an error, and so is a decoded value that is not UTF-8. `+` means a space in `dn` only:
+//! Every value read is percent-decoded (`%XX`, either case). What is malformed is treated by
+//! what it is for:
+//! - the identity of the torrent (`xt`) and `so` (which files to fetch) must be right: a bad
+//!   escape, a value that is not UTF-8, a bad hash or range is an error, never a guess;
+//! - the parameters that only help find or label the torrent are kept when they can be and
+//!   dropped when not, as libtorrent does, so a link pasted from the web still works: a `dn`
+//!   is decoded lossily (a bad escape stays as written, bytes that are not UTF-8 become U+FFFD);
+//!   a `tr`, `ws` or `x.pe` that is malformed, and an `xl` that is not a decimal below 2^64, is
+//!   dropped; after [`MAX_LIST_LEN`] distinct trackers, web seeds or peers, the rest are dropped.
+//!
+//! `+` means a space in `dn` only:
 //! generators produce `dn=Some+Name` from HTML forms, but in a URL (`tr`, `ws`) a space is never
 //! valid while `+` is a legal character, so decoding it there would corrupt the URL. libtorrent
 //! decodes `+` as a space in every value; that is the one place we knowingly differ.
@@ -86,7 +95,8 @@ use crate::hash::{InfoHashV1, InfoHashV2, InfoHashes};
 /// The longest magnet link accepted, in bytes: 64 KiB.
 pub const MAX_LINK_LEN: usize = 64 * 1024;
 
-/// The most distinct trackers, web seeds or peers one link may carry (each list separately).
+/// The most distinct trackers, web seeds or peers kept from one link (each list separately);
+/// the rest are dropped.
 pub const MAX_LIST_LEN: usize = 100;
 
 /// The most `so` ranges one link may carry (BEP 53 sets no limit; one per file of a large
@@ -192,10 +202,8 @@ pub enum MagnetError {
         /// The parameter name, without any `.N` suffix.
         param: &'static str,
     },
-    /// An `xl` that is not a decimal number fitting in 64 bits.
-    #[error("`xl` must be a decimal byte count below 2^64")]
-    InvalidExactLength,
-    /// An `x.pe` that is not `host:port`, `ipv4:port` or `[ipv6]:port`.
+    /// A peer address (as in `x.pe`) that is not `host:port`, `ipv4:port` or `[ipv6]:port`;
+    /// from [`PeerAddr`]'s `FromStr` (in a magnet link such a peer is dropped).
     #[error(
         "`x.pe` must be `host:port`, `ipv4:port` or `[ipv6]:port`, with a port from 1 to 65535"
     )]
@@ -251,31 +259,45 @@ impl Magnet {
 
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
-            match strip_index(key) {
+            // Keys are matched without regard to ASCII case, as libtorrent does (`XT=` works).
+            match strip_index(key).to_ascii_lowercase().as_str() {
                 "xt" => match parse_topic(&decode(raw, "xt", false)?)? {
                     Some(Topic::V1(h)) => merge(&mut v1, h, "v1")?,
                     Some(Topic::V2(h)) => merge(&mut v2, h, "v2")?,
                     None => {} // another network's URN (`urn:sha1:`, `urn:ed2k:`, ...)
                 },
+                // The parameters below only help find or label the torrent. Like libtorrent, a
+                // malformed one is dropped rather than failing a link users pasted from the web
+                // (old generators wrote Latin-1 names; tracker lists grow long).
                 "dn" => {
-                    let name = decode(raw, "dn", true)?;
+                    let name = decode_lossy(raw);
                     if m.name.is_none() && !name.is_empty() {
-                        m.name = Some(name.into_owned());
+                        m.name = Some(name);
                     }
                 }
-                "tr" => push_url(&mut m.trackers, decode(raw, "tr", false)?, "tr")?,
-                "ws" => push_url(&mut m.web_seeds, decode(raw, "ws", false)?, "ws")?,
-                "xl" => {
-                    let len = parse_decimal::<u64>(&decode(raw, "xl", false)?)
-                        .ok_or(MagnetError::InvalidExactLength)?;
-                    m.exact_length.get_or_insert(len);
+                "tr" => {
+                    if let Ok(url) = decode(raw, "tr", false) {
+                        push_url(&mut m.trackers, url);
+                    }
+                }
+                "ws" => {
+                    if let Ok(url) = decode(raw, "ws", false) {
+                        push_url(&mut m.web_seeds, url);
+                    }
+                }
+                "xl" if m.exact_length.is_none() => {
+                    m.exact_length = decode(raw, "xl", false)
+                        .ok()
+                        .and_then(|v| parse_decimal::<u64>(&v));
                 }
                 "x.pe" => {
-                    let peer = decode(raw, "x.pe", false)?.parse::<PeerAddr>()?;
-                    if !m.peers.contains(&peer) {
-                        if m.peers.len() == MAX_LIST_LEN {
-                            return Err(too_many("x.pe", MAX_LIST_LEN));
-                        }
+                    let peer = decode(raw, "x.pe", false)
+                        .ok()
+                        .and_then(|v| v.parse::<PeerAddr>().ok());
+                    if let Some(peer) = peer
+                        && !m.peers.contains(&peer)
+                        && m.peers.len() < MAX_LIST_LEN
+                    {
                         m.peers.push(peer);
                     }
                 }
@@ -539,20 +561,12 @@ fn merge<T: PartialEq>(
     }
 }
 
-fn push_url(
-    list: &mut Vec<String>,
-    url: Cow<'_, str>,
-    param: &'static str,
-) -> Result<(), MagnetError> {
-    // libtorrent drops empty `tr` values too; an empty URL names nothing.
-    if url.is_empty() || list.iter().any(|u| *u == url) {
-        return Ok(());
+/// Adds a URL unless it is empty (libtorrent drops empty `tr` values too), already there, or
+/// past [`MAX_LIST_LEN`] (the rest of an overlong list is dropped, which bounds memory).
+fn push_url(list: &mut Vec<String>, url: Cow<'_, str>) {
+    if !url.is_empty() && list.len() < MAX_LIST_LEN && !list.iter().any(|u| *u == url) {
+        list.push(url.into_owned());
     }
-    if list.len() == MAX_LIST_LEN {
-        return Err(too_many(param, MAX_LIST_LEN));
-    }
-    list.push(url.into_owned());
-    Ok(())
 }
 
 fn too_many(param: &'static str, max: usize) -> MagnetError {
@@ -632,6 +646,35 @@ fn decode<'a>(
     String::from_utf8(out)
         .map(Cow::Owned)
         .map_err(|_| MagnetError::InvalidUtf8 { param })
+}
+
+/// Percent-decodes a name as well as it can: `+` is a space, a `%` without two hex digits after
+/// it stays as it is, and bytes that are not UTF-8 become U+FFFD.
+fn decode_lossy(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| {
+                Some((
+                    hex_value(*bytes.get(i + 1)?)?,
+                    hex_value(*bytes.get(i + 2)?)?,
+                ))
+            })
+            .flatten();
+        match (escaped, bytes[i]) {
+            (Some((hi, lo)), _) => {
+                out.push((hi << 4) | lo);
+                i += 3;
+                continue;
+            }
+            (None, b'+') => out.push(b' '),
+            (None, b) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn hex_value(c: u8) -> Option<u8> {
