@@ -38,18 +38,32 @@ pub(crate) fn append_element(buf: &mut String, path_start: usize, element: &[u8]
         path.push('_');
         return true;
     }
-    // Fast path, taken by nearly every real name: short printable ASCII without separators,
-    // not only dots. Such an element is kept as it is.
+    // Fast path, taken by nearly every real name: valid UTF-8 shorter than the cut, with no
+    // control character, separator or bidi override, and not only one or two dots. Such an
+    // element is kept as it is, exactly as the character loop below would keep it.
     if element.len() < MAX_ELEMENT_LEN
-        && element
-            .iter()
-            .all(|&b| (0x20..0x7f).contains(&b) && b != b'/' && b != b'\\')
-        && element.iter().any(|&b| b != b'.')
+        && let Ok(text) = std::str::from_utf8(element)
     {
-        // All bytes are ASCII, so this is valid UTF-8.
-        path.push_str(std::str::from_utf8(element).unwrap_or("_"));
-        return true;
+        let (mut unsafe_byte, mut lead_e2, mut only_dots) = (false, false, true);
+        for &b in element {
+            unsafe_byte |= b < 0x20 || b == b'/' || b == b'\\';
+            lead_e2 |= b == 0xe2;
+            only_dots &= b == b'.';
+        }
+        if !unsafe_byte
+            && !(lead_e2 && has_bidi_override(element))
+            && !(only_dots && element.len() <= 2)
+        {
+            path.push_str(text);
+            return true;
+        }
     }
+    append_characters(path, path_start, before, element)
+}
+
+/// The general case of [`append_element`], character by character; `before` is where the
+/// element's separator (if any) starts, so that dropping the element removes it too.
+fn append_characters(path: &mut String, path_start: usize, before: usize, element: &[u8]) -> bool {
     path.reserve(element.len());
 
     let mut added = 0usize;
@@ -101,6 +115,13 @@ pub(crate) fn append_element(buf: &mut String, path_start: usize, element: &[u8]
         path.push('_');
     }
     true
+}
+
+/// Whether UTF-8 text holds U+200E, U+200F or U+202A–U+202E (all encoded `E2 80 xx`).
+fn has_bidi_override(bytes: &[u8]) -> bool {
+    bytes
+        .windows(3)
+        .any(|w| w[0] == 0xe2 && w[1] == 0x80 && matches!(w[2], 0x8e | 0x8f | 0xaa..=0xae))
 }
 
 /// Whether a code point is removed outright.
@@ -193,6 +214,44 @@ mod tests {
         assert_eq!(sanitize(&[b"a\x01b"]), "a_b");
         assert_eq!(sanitize(&[b"a\x00b"]), "ab");
         assert_eq!(sanitize(&[b"\x00\x00"]), "");
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    /// The element as the character loop alone would append it.
+    fn slow(element: &[u8]) -> (String, bool) {
+        let mut path = String::from("root");
+        let before = path.len();
+        path.push('/');
+        let kept = if element.is_empty() {
+            path.push('_');
+            true
+        } else {
+            append_characters(&mut path, 0, before, element)
+        };
+        (path, kept)
+    }
+
+    proptest::proptest! {
+        /// The whole-element fast path keeps exactly what the character loop keeps.
+        #[test]
+        fn fast_path_agrees_with_the_character_loop(
+            element in proptest::prop_oneof![
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                ".{0,250}".prop_map(String::into_bytes),
+                proptest::collection::vec(
+                    proptest::sample::select(vec![".", "/", "\\", "\u{202e}", "\u{200e}", "é", "😀", "a"]),
+                    0..8,
+                )
+                .prop_map(|parts| parts.concat().into_bytes()),
+            ]
+        ) {
+            if element != b"." {
+                let mut fast = String::from("root");
+                let kept = append_element(&mut fast, 0, &element);
+                proptest::prop_assert_eq!((fast, kept), slow(&element));
+            }
+        }
     }
 
     #[test]
