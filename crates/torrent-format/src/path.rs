@@ -50,10 +50,10 @@ pub(crate) fn append_element(buf: &mut String, path_start: usize, element: &[u8]
             lead_e2 |= b == 0xe2;
             only_dots &= b == b'.';
         }
-        if !unsafe_byte
-            && !(lead_e2 && has_bidi_override(element))
-            && !(only_dots && element.len() <= 2)
-        {
+        let bidi = lead_e2 && has_bidi_override(element);
+        // One or two dots alone are dropped (below); three or more are an ordinary name.
+        let dots_only = only_dots && element.len() <= 2;
+        if !unsafe_byte && !bidi && !dots_only {
             path.push_str(text);
             return true;
         }
