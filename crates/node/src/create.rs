@@ -105,7 +105,7 @@ pub(crate) struct Args {
     /// Print one JSON object instead of text
     ///
     /// {"output", "name", "version", "info_hash_v1", "info_hash_v2" (hex or null),
-    /// "total_size", "piece_length", "num_pieces", "skipped": list of paths}; on failure
+    /// "content_size", "piece_length", "num_pieces", "skipped": list of paths}; on failure
     /// {"error": KIND, "message": TEXT}.
     #[arg(long)]
     pub(crate) json: bool,
@@ -184,7 +184,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             },
             info_hash_v1: hashes.v1.map(|h| h.to_hex()),
             info_hash_v2: hashes.v2.map(|h| h.to_hex()),
-            total_size: created.total_size,
+            content_size: created.content_size,
             piece_length: created.piece_length,
             num_pieces: created.num_pieces,
             skipped: created
@@ -203,7 +203,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         if let Some(v2) = hashes.v2 {
             let _ = writeln!(out, "Info-hash v2: {v2}");
         }
-        let _ = writeln!(out, "Size: {}", size_with_bytes(created.total_size));
+        let _ = writeln!(out, "Size: {}", size_with_bytes(created.content_size));
         let _ = writeln!(
             out,
             "Pieces: {} x {}",
@@ -312,7 +312,7 @@ struct CreatedJson<'a> {
     version: &'static str,
     info_hash_v1: Option<String>,
     info_hash_v2: Option<String>,
-    total_size: u64,
+    content_size: u64,
     piece_length: u64,
     num_pieces: u64,
     skipped: Vec<String>,

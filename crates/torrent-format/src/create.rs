@@ -48,7 +48,7 @@
 //! let created = create_torrent(&dir, &options, &|p| {
 //!     assert!(p.bytes_hashed <= p.total_bytes);
 //! })?;
-//! assert_eq!(created.total_size, 40_005);
+//! assert_eq!(created.content_size, 40_005);
 //! assert_eq!(created.piece_length, 16 * 1024); // automatic
 //! assert_eq!(created.num_pieces, 1 + 3); // a.txt, then b.bin from a piece boundary
 //! assert!(created.info_hashes.v1.is_some() && created.info_hashes.v2.is_some());
@@ -142,8 +142,9 @@ pub struct Created {
     pub piece_length: u64,
     /// Pieces in the torrent (for v2 and hybrid, each file's pieces counted separately).
     pub num_pieces: u64,
-    /// Sum of the file sizes, pad files not included.
-    pub total_size: u64,
+    /// Sum of the file sizes, pad files not included (unlike
+    /// [`Metainfo::total_size`](crate::Metainfo::total_size), which counts them).
+    pub content_size: u64,
     /// Entries found in the folder but left out: symlinks and special files, sorted.
     pub skipped: Vec<PathBuf>,
 }
@@ -314,7 +315,7 @@ pub fn create_torrent(
         info_hashes,
         piece_length,
         num_pieces: layout.num_pieces,
-        total_size,
+        content_size: total_size,
         skipped: input.skipped,
     })
 }

@@ -227,7 +227,7 @@ fn reproduces_libtorrent_v2_torrent_byte_for_byte() {
         c.info_hashes.v2.unwrap().to_hex(),
         "597b180c1a170a585dfc5e85d834d69013ceda174b8f357d5bb1a0ca509faf0a"
     );
-    assert_eq!((c.num_pieces, c.total_size), (1, 65536));
+    assert_eq!((c.num_pieces, c.content_size), (1, 65536));
 }
 
 #[test]
@@ -306,7 +306,7 @@ fn v1_pieces_are_sha1_of_the_concatenated_files() {
     let pieces: Vec<u8> = stream.chunks(32768).flat_map(sha1).collect();
     assert_eq!(bytes_of(info, "pieces"), &pieces[..]);
     assert_eq!(c.num_pieces, stream.len().div_ceil(32768) as u64);
-    assert_eq!(c.total_size, stream.len() as u64);
+    assert_eq!(c.content_size, stream.len() as u64);
     assert_eq!(c.info_hashes.v2, None);
 }
 
@@ -340,7 +340,7 @@ fn check_against_oracles(files: &[(String, Vec<u8>)], version: Version, pl: u64,
     let (v1, v2) = (version != Version::V2, version != Version::V1);
     assert_eq!(int_of(info, "piece length"), pl as i64);
     assert_eq!(
-        c.total_size,
+        c.content_size,
         files.iter().map(|f| f.1.len() as u64).sum::<u64>()
     );
 
@@ -672,7 +672,7 @@ fn progress_reaches_the_total_and_is_reported_often() {
     .unwrap();
     let seen = seen.into_inner().unwrap();
     let total = (6 << 20) + 12345;
-    assert_eq!(c.total_size, total);
+    assert_eq!(c.content_size, total);
     assert!(seen.iter().all(|&(done, t)| t == total && done <= total));
     assert_eq!(seen.last(), Some(&(total, total)));
     assert!(seen.len() >= 6, "at least once per MiB: {}", seen.len());
