@@ -118,6 +118,17 @@ fn check_layout(meta: &Metainfo) -> Result<(), TestCaseError> {
         offset += f.size;
     }
     prop_assert_eq!(offset, meta.total_size());
+    // No file where another file's folder is: "t/a" and "t/A/b" cannot both be written.
+    for f in meta.files().filter(|f| !f.attributes.pad) {
+        let lower = f.path.to_ascii_lowercase();
+        for (i, _) in lower.match_indices('/') {
+            prop_assert!(
+                !seen.contains(&lower[..i]),
+                "{:?} is a folder and a file",
+                &lower[..i]
+            );
+        }
+    }
     prop_assert_eq!(
         u64::from(meta.num_pieces()),
         meta.total_size().div_ceil(meta.piece_length())

@@ -284,7 +284,7 @@ impl FileList {
     ) -> Result<(), MetainfoError> {
         // Cheap pre-check: the substring search only runs on paths with an underscore.
         let text = self.path(path);
-        if text.as_bytes().contains(&b'_') && text.contains(BITCOMET_PAD) {
+        if has_bitcomet_pad(text.as_bytes()) {
             attributes.pad = true;
         }
         let symlink_target = fields.symlink_target(attributes, cx, &mut self.paths)?;
@@ -384,29 +384,43 @@ impl FileList {
         let root = self.name().to_owned();
         // The fast check: no file collides with a folder or another file. It compares hashes of
         // the lower-cased paths, so a hash collision only costs the exact slow path below.
-        // libtorrent leaves the torrent's own folder out here (a file named like the torrent is
-        // not renamed unless something else collides).
         let mut taken: HashSet<u64, PassThrough> =
             HashSet::with_capacity_and_hasher(self.files.len() * 2, PassThrough::default());
         let mut file_hashes = Vec::with_capacity(self.files.len());
+        // Folders whose prefixes are already in `taken`, compared as strings (not by hash, so
+        // that a crafted hash collision cannot hide a folder).
+        let mut seen_dirs: HashSet<Caseless<'_>, PassThrough> = HashSet::default();
         let mut previous_dir = "";
         for f in &self.files {
             let path = self.path(f.path);
-            // One pass per path: the hash of every folder prefix below the root, then the path's.
-            // Files in the same folder as the one before add no new folders.
+            // Folders first: every folder prefix below the root, once per distinct folder (and
+            // nothing at all for a file in the same folder as the file before it).
             let dir = &path[..path.rfind('/').unwrap_or(0)];
-            let new_dir = dir != previous_dir;
-            previous_dir = dir;
             let start = match path.strip_prefix(root.as_str()) {
                 Some(rest) if rest.starts_with('/') => root.len() + 1,
                 _ => 0,
             };
-            if new_dir {
-                for (i, _) in path.match_indices('/').filter(|&(i, _)| i > start) {
+            if dir != previous_dir && dir.len() > start && seen_dirs.insert(Caseless(dir)) {
+                taken.insert(lowercase_hash(dir.as_bytes()));
+                for (i, _) in dir.match_indices('/').filter(|&(i, _)| i > start) {
                     taken.insert(lowercase_hash(&path.as_bytes()[..i]));
                 }
             }
+            previous_dir = dir;
             file_hashes.push(lowercase_hash(path.as_bytes()));
+        }
+        // The torrent's own folder is a folder too. libtorrent's fast check leaves it out, so it
+        // keeps a file named like the torrent beside the torrent's folder, which no filesystem
+        // can hold; we rename such a file (conformance/expectations.json).
+        // (Pad files are never written, so they make no folder: a single-file v2 torrent's
+        // implied padding is named `<file>/.pad/<size>`.)
+        let root_prefix = format!("{root}/");
+        let root_is_folder = self
+            .files
+            .iter()
+            .any(|f| !f.attributes.pad && self.path(f.path).starts_with(&root_prefix));
+        if root_is_folder {
+            taken.insert(lowercase_hash(root.as_bytes()));
         }
         if file_hashes.into_iter().all(|h| taken.insert(h)) {
             return Ok(());
@@ -419,10 +433,7 @@ impl FileList {
             for dir in parent_dirs(path, &root) {
                 dirs.insert(dir.to_ascii_lowercase());
             }
-            if path
-                .strip_prefix(root.as_str())
-                .is_some_and(|rest| rest.strip_prefix('/').is_some_and(|r| !r.contains('/')))
-            {
+            if root_is_folder {
                 dirs.insert(root.to_ascii_lowercase());
             }
         }
@@ -491,6 +502,14 @@ impl FileList {
     }
 }
 
+/// Whether a path contains BitComet's pad-file marker. A plain scan: most paths have no `_` at
+/// all, and building a substring searcher for each would cost more than the scan.
+fn has_bitcomet_pad(path: &[u8]) -> bool {
+    let marker = BITCOMET_PAD.as_bytes();
+    path.windows(marker.len())
+        .any(|w| w[0] == b'_' && w == marker)
+}
+
 /// The folders a file lies in, below the torrent's own folder: `t/a/b/f` gives `t/a`, `t/a/b`.
 fn parent_dirs<'p>(path: &'p str, root: &str) -> impl Iterator<Item = &'p str> + 'p {
     let skip_root = path.strip_prefix(root).is_some_and(|r| r.starts_with('/'));
@@ -528,6 +547,24 @@ fn ascii_lowercase_word(w: u64) -> u64 {
     let above_z = low + 0x2525_2525_2525_2525;
     let upper = at_least_a & !above_z & !w & HIGH;
     w | (upper >> 2)
+}
+
+/// A string compared and hashed without regard to ASCII case.
+#[derive(Clone, Copy)]
+struct Caseless<'a>(&'a str);
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+impl std::hash::Hash for Caseless<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(lowercase_hash(self.0.as_bytes()));
+    }
 }
 
 /// A hasher for keys that are already hashes.
