@@ -389,7 +389,8 @@ impl FileList {
         let mut file_hashes = Vec::with_capacity(self.files.len());
         // Folders whose prefixes are already in `taken`, compared as strings (not by hash, so
         // that a crafted hash collision cannot hide a folder).
-        let mut seen_dirs: HashSet<Caseless<'_>, PassThrough> = HashSet::default();
+        let mut seen_dirs: HashSet<Caseless<'_>, PassThrough> =
+            HashSet::with_capacity_and_hasher(self.files.len() / 4 + 16, PassThrough::default());
         let mut previous_dir = "";
         for f in &self.files {
             let path = self.path(f.path);
@@ -506,8 +507,15 @@ impl FileList {
 /// all, and building a substring searcher for each would cost more than the scan.
 fn has_bitcomet_pad(path: &[u8]) -> bool {
     let marker = BITCOMET_PAD.as_bytes();
-    path.windows(marker.len())
-        .any(|w| w[0] == b'_' && w == marker)
+    // The marker starts with five underscores: look further only after a run of five.
+    let mut run = 0;
+    for (i, &b) in path.iter().enumerate() {
+        run = if b == b'_' { run + 1 } else { 0 };
+        if run >= 5 && path[i + 1 - 5..].starts_with(marker) {
+            return true;
+        }
+    }
+    false
 }
 
 /// The folders a file lies in, below the torrent's own folder: `t/a/b/f` gives `t/a`, `t/a/b`.
@@ -715,6 +723,14 @@ mod tests {
         assert_eq!(parent_dirs("t", "t").count(), 0);
         let pad: Vec<_> = parent_dirs(".pad/12", "t").collect();
         assert_eq!(pad, [".pad"]);
+    }
+
+    #[test]
+    fn bitcomet_pad_marker_is_found_anywhere_in_a_path() {
+        assert!(has_bitcomet_pad(b"t/_____padding_file_0_x"));
+        assert!(has_bitcomet_pad(b"t/a_______padding_file_"));
+        assert!(!has_bitcomet_pad(b"t/____padding_file_"));
+        assert!(!has_bitcomet_pad(b"t/a_b_c.txt"));
     }
 
     #[test]
