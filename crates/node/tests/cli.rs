@@ -466,6 +466,11 @@ fn inspect_agrees_with_libtorrent_on_its_test_torrents() {
                         failures.push(format!("{file}: {ours} {} != {}", j[ours], entry[theirs]));
                     }
                 }
+                // A listed difference may be in the layout (a renamed file): its reason is in
+                // expectations.json, and the conformance tests check it still holds.
+                if gaps.iter().any(|g| g["file"] == file) {
+                    continue;
+                }
                 let files: Vec<Value> = j["files"]
                     .as_array()
                     .unwrap()
