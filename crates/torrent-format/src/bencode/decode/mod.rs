@@ -461,19 +461,8 @@ impl Decoder<'_> {
     fn string(&mut self) -> Result<usize, DecodeError> {
         let start = self.pos;
         let rest = &self.input[start..];
-        let (after, digits) = match string_length(rest) {
-            Ok(ok) => ok,
-            Err(nom::Err::Incomplete(_)) => unreachable!("complete parsers never ask for more"),
-            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
-                let offset = start + (rest.len() - e.input.len());
-                let kind = if e.input.is_empty() {
-                    DecodeErrorKind::UnexpectedEof
-                } else {
-                    DecodeErrorKind::InvalidStringLength
-                };
-                return Err(self.err(kind, offset));
-            }
-        };
+        let (after, digits) = string_length(rest)
+            .map_err(|e| lex_error(e, start, rest, DecodeErrorKind::InvalidStringLength))?;
         if self.strict && digits.len() > 1 && digits[0] == b'0' {
             return Err(self.err(DecodeErrorKind::LeadingZero, start));
         }
@@ -495,19 +484,8 @@ impl Decoder<'_> {
     fn integer(&mut self) -> Result<i64, DecodeError> {
         let start = self.pos;
         let rest = &self.input[start..];
-        let (after, (minus, digits)) = match integer(rest) {
-            Ok(ok) => ok,
-            Err(nom::Err::Incomplete(_)) => unreachable!("complete parsers never ask for more"),
-            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
-                let offset = start + (rest.len() - e.input.len());
-                let kind = if e.input.is_empty() {
-                    DecodeErrorKind::UnexpectedEof
-                } else {
-                    DecodeErrorKind::InvalidInteger
-                };
-                return Err(self.err(kind, offset));
-            }
-        };
+        let (after, (minus, digits)) = integer(rest)
+            .map_err(|e| lex_error(e, start, rest, DecodeErrorKind::InvalidInteger))?;
         let negative = minus.is_some();
         if self.strict {
             if digits.len() > 1 && digits[0] == b'0' {
@@ -556,6 +534,30 @@ fn check_key_order(
         });
     }
     Ok(())
+}
+
+/// Where and why a nom lexer stopped: at the end of the input (`UnexpectedEof`) or on a byte
+/// that does not fit (`malformed`). `rest` is the input from `start` on.
+fn lex_error(
+    err: nom::Err<nom::error::Error<&[u8]>>,
+    start: usize,
+    rest: &[u8],
+    malformed: DecodeErrorKind,
+) -> DecodeError {
+    // Complete parsers never report `Incomplete`; treat it as the input running out.
+    let remaining = match err {
+        nom::Err::Error(e) | nom::Err::Failure(e) => e.input.len(),
+        nom::Err::Incomplete(_) => 0,
+    };
+    let kind = if remaining == 0 {
+        DecodeErrorKind::UnexpectedEof
+    } else {
+        malformed
+    };
+    DecodeError {
+        kind,
+        offset: start + (rest.len() - remaining),
+    }
 }
 
 /// `<digits>:` — returns the digits.
