@@ -423,6 +423,26 @@ mod tests {
         assert_eq!(maybe_url_encode("not a url"), "not a url");
     }
 
+    /// BEP 9: a client that fetched only the `info` dictionary from peers gets the same torrent
+    /// (files, hashes) as from the `.torrent` file, minus what lives outside `info`.
+    #[test]
+    fn info_dictionary_alone_gives_the_same_torrent() {
+        let torrent = b"d8:announce9:udp://t:14:infod5:filesld6:lengthi3e4:pathl1:aeed6:lengthi5e\
+                        4:pathl3:sub1:beee4:name4:demo12:piece lengthi16384e6:pieces20:\
+                        aaaaaaaaaaaaaaaaaaaa7:privatei1eee";
+        let full = Metainfo::from_bytes(torrent).unwrap();
+        let bare = Metainfo::from_info_bytes(full.info_bytes(), &Limits::default()).unwrap();
+        assert_eq!(bare.info_hashes(), full.info_hashes());
+        assert!(bare.files().eq(full.files()));
+        assert!(bare.is_private());
+        assert!(bare.trackers().is_empty() && !full.trackers().is_empty());
+        // Not a dictionary: a clear error.
+        assert_eq!(
+            Metainfo::from_info_bytes(b"le", &Limits::default()).unwrap_err(),
+            MetainfoError::MissingInfo
+        );
+    }
+
     /// Found by tests/metainfo_props.rs: a v2 single-file tree whose only key sanitizes to
     /// nothing gave a file with an empty path (the download folder itself).
     #[test]
