@@ -7,20 +7,41 @@ use torrent_format::bencode::OwnedValue;
 /// A multi-file v1 torrent shaped like a large real one: 10,000 files under nested folders
 /// (2 to 4 path components below the torrent name), sizes spread over five orders of magnitude,
 /// 256 KiB pieces and exactly 40,000 of them (800,000 bytes of `pieces`).
+///
+/// Files are listed in generation order, so consecutive files rarely share a folder: a
+/// pessimistic shape for per-folder bookkeeping. [`large_v1_sorted`] lists them as creators do.
 pub(crate) fn large_v1() -> Vec<u8> {
+    large_v1_ordered(false)
+}
+
+/// [`large_v1`] with its files listed in path order, as libtorrent, qBittorrent, mktorrent and
+/// our own `create` write them (files of one folder next to each other).
+pub(crate) fn large_v1_sorted() -> Vec<u8> {
+    large_v1_ordered(true)
+}
+
+fn large_v1_ordered(sorted: bool) -> Vec<u8> {
     let mut rng = Rng(0x5eed_1a26_e000_0001);
     let sizes = file_sizes(
         &mut rng,
         LARGE_FILES,
         LARGE_PIECES * LARGE_PIECE_LENGTH - 100_000,
     );
-    let files = sizes
+    let mut entries: Vec<(Vec<OwnedValue>, u64)> = sizes
         .iter()
         .enumerate()
-        .map(|(i, &size)| {
+        .map(|(i, &size)| (path(&mut rng, i), size))
+        .collect();
+    if sorted {
+        // OwnedValue orders byte strings bytewise, which is path order component by component.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    let files = entries
+        .into_iter()
+        .map(|(path, size)| {
             OwnedValue::dict()
                 .with("length", int(size))
-                .with("path", OwnedValue::List(path(&mut rng, i)))
+                .with("path", OwnedValue::List(path))
         })
         .collect();
     let info = OwnedValue::dict()

@@ -86,13 +86,18 @@ fn metainfo_parse(c: &mut Criterion) {
     }
 }
 
-/// The two inputs, built once; their sizes are printed on first use.
-fn torrents() -> [(&'static str, &'static [u8]); 2] {
-    static INPUTS: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
-    let (large, small) = INPUTS.get_or_init(|| {
+/// The inputs, built once; their sizes are printed on first use.
+fn torrents() -> [(&'static str, &'static [u8]); 3] {
+    static INPUTS: std::sync::OnceLock<(Vec<u8>, Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+    let (large, sorted, small) = INPUTS.get_or_init(|| {
         let large = inputs::large_v1();
+        let sorted = inputs::large_v1_sorted();
         let small = inputs::small_single();
-        for (name, bytes) in [("large", &large), ("small", &small)] {
+        for (name, bytes) in [
+            ("large", &large),
+            ("large_sorted", &sorted),
+            ("small", &small),
+        ] {
             let m = Metainfo::from_bytes(bytes).expect("generated torrents are valid");
             let doc = bencode::decode(bytes, &DecodeOptions::strict()).expect("canonical");
             println!(
@@ -104,9 +109,9 @@ fn torrents() -> [(&'static str, &'static [u8]); 2] {
                 m.info_bytes().len(),
             );
         }
-        (large, small)
+        (large, sorted, small)
     });
-    [("large", large), ("small", small)]
+    [("large", large), ("large_sorted", sorted), ("small", small)]
 }
 
 fn group<'c>(c: &'c mut Criterion, name: &str, bytes: usize) -> BenchmarkGroup<'c, WallTime> {
