@@ -24,7 +24,10 @@ const MAX_ELEMENT_LEN: usize = 240;
 /// Sanitizes one path element and, unless it is dropped, appends it to the path that starts at
 /// byte `path_start` of `buf`, after a `/` unless that path is still empty. Returns whether
 /// anything was appended. (Many paths share one buffer: see `metainfo::files`.)
-pub(crate) fn append_element(buf: &mut String, path_start: usize, element: &[u8]) -> bool {
+///
+/// Invariant: everything appended is valid UTF-8, so a buffer built only by this function is
+/// valid UTF-8 and can be turned into a `String` with one check at the end.
+pub(crate) fn append_element(buf: &mut Vec<u8>, path_start: usize, element: &[u8]) -> bool {
     // libtorrent: a lone "." is skipped without a trace.
     if element == b"." {
         return false;
@@ -32,17 +35,17 @@ pub(crate) fn append_element(buf: &mut String, path_start: usize, element: &[u8]
     let path = buf;
     let before = path.len();
     if before > path_start {
-        path.push('/');
+        path.push(b'/');
     }
     if element.is_empty() {
-        path.push('_');
+        path.push(b'_');
         return true;
     }
     // Fast path, taken by nearly every real name: valid UTF-8 shorter than the cut, with no
     // control character, separator or bidi override, and not only one or two dots. Such an
     // element is kept as it is, exactly as the character loop below would keep it.
     if element.len() < MAX_ELEMENT_LEN
-        && let Ok(text) = std::str::from_utf8(element)
+        && (element.is_ascii() || std::str::from_utf8(element).is_ok())
     {
         let (mut unsafe_byte, mut lead_e2, mut only_dots) = (false, false, true);
         for &b in element {
@@ -54,7 +57,7 @@ pub(crate) fn append_element(buf: &mut String, path_start: usize, element: &[u8]
         // One or two dots alone are dropped (below); three or more are an ordinary name.
         let dots_only = only_dots && element.len() <= 2;
         if !unsafe_byte && !bidi && !dots_only {
-            path.push_str(text);
+            path.extend_from_slice(element);
             return true;
         }
     }
@@ -63,7 +66,7 @@ pub(crate) fn append_element(buf: &mut String, path_start: usize, element: &[u8]
 
 /// The general case of [`append_element`], character by character; `before` is where the
 /// element's separator (if any) starts, so that dropping the element removes it too.
-fn append_characters(path: &mut String, path_start: usize, before: usize, element: &[u8]) -> bool {
+fn append_characters(path: &mut Vec<u8>, path_start: usize, before: usize, element: &[u8]) -> bool {
     path.reserve(element.len());
 
     let mut added = 0usize;
@@ -76,7 +79,8 @@ fn append_characters(path: &mut String, path_start: usize, before: usize, elemen
             Some(c) if is_filtered(c) => {}
             Some(c) if c >= 0x20 => {
                 // Valid UTF-8: copy the original bytes. The slice is one whole code point.
-                path.push_str(std::str::from_utf8(&element[i..i + len]).unwrap_or("_"));
+                // `decode_utf8` returned a code point: these bytes are one valid sequence.
+                path.extend_from_slice(&element[i..i + len]);
                 if c == u32::from(b'.') {
                     dots += 1;
                 }
@@ -84,7 +88,7 @@ fn append_characters(path: &mut String, path_start: usize, before: usize, elemen
             }
             _ => {
                 // Invalid UTF-8 or a control character.
-                path.push('_');
+                path.push(b'_');
                 added += 1;
             }
         }
@@ -112,7 +116,7 @@ fn append_characters(path: &mut String, path_start: usize, before: usize, elemen
         return false;
     }
     if path.len() == path_start {
-        path.push('_');
+        path.push(b'_');
     }
     true
 }
@@ -179,11 +183,11 @@ mod tests {
     use super::*;
 
     fn sanitize(elements: &[&[u8]]) -> String {
-        let mut path = String::new();
+        let mut path = Vec::new();
         for e in elements {
             append_element(&mut path, 0, e);
         }
-        path
+        String::from_utf8(path).expect("append_element appends UTF-8 only")
     }
 
     #[test]
@@ -219,12 +223,12 @@ mod tests {
     use proptest::strategy::Strategy as _;
 
     /// The element as the character loop alone would append it.
-    fn slow(element: &[u8]) -> (String, bool) {
-        let mut path = String::from("root");
+    fn slow(element: &[u8]) -> (Vec<u8>, bool) {
+        let mut path = b"root".to_vec();
         let before = path.len();
-        path.push('/');
+        path.push(b'/');
         let kept = if element.is_empty() {
-            path.push('_');
+            path.push(b'_');
             true
         } else {
             append_characters(&mut path, 0, before, element)
@@ -247,8 +251,9 @@ mod tests {
             ]
         ) {
             if element != b"." {
-                let mut fast = String::from("root");
+                let mut fast = b"root".to_vec();
                 let kept = append_element(&mut fast, 0, &element);
+                proptest::prop_assert!(std::str::from_utf8(&fast).is_ok());
                 proptest::prop_assert_eq!((fast, kept), slow(&element));
             }
         }
@@ -284,8 +289,9 @@ mod tests {
             }
         }
         for e in &elements {
-            let mut path = String::from("root");
-            append_element(&mut path, 0, e);
+            let mut buf = b"root".to_vec();
+            append_element(&mut buf, 0, e);
+            let path = String::from_utf8(buf).expect("append_element appends UTF-8 only");
             for component in path.split('/') {
                 assert!(!component.is_empty(), "{e:?} -> {path:?}");
                 assert!(component != "." && component != "..", "{e:?} -> {path:?}");

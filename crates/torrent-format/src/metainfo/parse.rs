@@ -93,8 +93,14 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
         .filter(|v| v.as_bytes().is_some())
         .or_else(|| dict.get(b"name").filter(|v| v.as_bytes().is_some()))
         .ok_or(MetainfoError::MissingName)?;
-    let mut name = String::new();
-    crate::path::append_element(&mut name, 0, name_value.as_bytes().unwrap_or_default());
+    let mut name_bytes = Vec::new();
+    crate::path::append_element(
+        &mut name_bytes,
+        0,
+        name_value.as_bytes().unwrap_or_default(),
+    );
+    // `append_element` appends UTF-8 only.
+    let mut name = String::from_utf8(name_bytes).map_err(|_| MetainfoError::MissingName)?;
     if name.is_empty() {
         // libtorrent names such a torrent after its info-hash.
         name = crate::hash::encode_hex(&crate::hash::sha1(info.raw()));
@@ -198,7 +204,7 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
         piece_length,
         total_size: list.total_size,
         num_pieces,
-        paths: list.paths,
+        paths: list.text,
         piece_layers: Vec::new(),
         files,
         pieces,
