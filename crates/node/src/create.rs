@@ -215,28 +215,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The name `create_torrent` will give the torrent: the input's last path component (`.`
-/// resolved to the current folder's name).
+/// The name `create_torrent` will give the torrent (the library's own rule).
 fn input_name(path: &Path) -> anyhow::Result<String> {
-    let resolved;
-    let last = match path.file_name() {
-        Some(name) => name,
-        None => {
-            resolved =
-                std::fs::canonicalize(path).map_err(|e| io_failure("cannot read", path, &e))?;
-            resolved.file_name().ok_or_else(|| {
-                failure(
-                    "invalid_name",
-                    format!("{} has no name; pass --name", path.display()),
-                )
-            })?
-        }
-    };
-    last.to_str().map(str::to_owned).ok_or_else(|| {
-        failure(
-            "non_utf8_path",
-            format!("file name is not valid UTF-8: {}", path.display()),
-        )
+    torrent_format::create::default_name(path).map_err(|error| match error {
+        // Only `/` has no name at all; say how to give it one.
+        CreateError::InvalidName { .. } => failure(
+            "invalid_name",
+            format!("{} has no name; pass --name", path.display()),
+        ),
+        other => create_failure(other),
     })
 }
 

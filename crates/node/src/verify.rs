@@ -67,7 +67,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         other => failure("verify_failed", other.to_string()),
     })?;
 
-    let files: Vec<_> = meta.files().collect();
     let paths = |indices: &[usize]| -> Vec<&str> {
         indices
             .iter()
@@ -107,21 +106,15 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         if !summary.bad_pieces.is_empty() {
             let _ = writeln!(out, "Bad pieces: {}", ranges_text(&summary.bad_pieces, 50));
         }
-        for &i in &report.missing_files {
-            let _ = writeln!(
-                out,
-                "Missing: {} ({})",
-                files[i].path,
-                size_with_bytes(files[i].size)
-            );
-        }
-        for &i in &report.wrong_size_files {
-            let _ = writeln!(
-                out,
-                "Wrong size: {} (expected {})",
-                files[i].path,
-                size_with_bytes(files[i].size)
-            );
+        // "Missing: PATH (SIZE)" and "Wrong size: PATH (expected SIZE)".
+        for (label, size_note, list) in [
+            ("Missing", "", &report.missing_files),
+            ("Wrong size", "expected ", &report.wrong_size_files),
+        ] {
+            for f in list.iter().filter_map(|&i| meta.file(i)) {
+                let size = size_with_bytes(f.size);
+                let _ = writeln!(out, "{label}: {} ({size_note}{size})", f.path);
+            }
         }
         let _ = writeln!(out, "{}", if complete { "Complete" } else { "Incomplete" });
         emit(&out);

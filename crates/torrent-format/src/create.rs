@@ -237,6 +237,13 @@ impl CreateError {
     }
 }
 
+/// The name [`create_torrent`] gives a torrent of `path` when [`CreateOptions::name`] is not
+/// set: the file or folder name (`.` and `..` resolved through the file system). Cheap: it
+/// reads at most the path's metadata, so a caller can choose an output file before hashing.
+pub fn default_name(path: &Path) -> Result<String, CreateError> {
+    walk::input_name(path)
+}
+
 /// Creates a torrent of the file or folder at `path`, calling `progress` as data is hashed.
 ///
 /// See the [module docs](self) for the layout rules. This reads every byte under `path`.

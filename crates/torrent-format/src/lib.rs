@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bencode;
+#[cfg(feature = "fs")]
 pub mod create;
 pub mod hash;
 pub mod layout;
@@ -8,6 +9,7 @@ pub mod magnet;
 pub mod merkle;
 pub mod metainfo;
 mod path;
+#[cfg(feature = "fs")]
 pub mod verify;
 
 pub use hash::{InfoHashV1, InfoHashV2, InfoHashes};

@@ -422,6 +422,16 @@ fn check_against_bendy(input: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// `Value::check_canonical` on a lenient decode gives exactly what strict decoding of the same
+/// bytes gives: the same verdict, error kind and offset.
+fn check_canonical_matches_strict(input: &[u8]) -> Result<(), TestCaseError> {
+    if let Ok((doc, used)) = decode_prefix(input, &DecodeOptions::lenient()) {
+        let strict = decode(&input[..used], &DecodeOptions::strict()).map(|_| ());
+        prop_assert_eq!(doc.root().check_canonical(), strict);
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         // 1024 by default; PROPTEST_CASES=100000 for a long hunt.
@@ -505,6 +515,21 @@ proptest! {
 
     /// (d) Every proper prefix of an encoding ends inside a value: `UnexpectedEof` at the cut,
     /// never a partial value.
+    #[test]
+    fn canonical_check_agrees_with_strict_decoding_on_raw_encodings(r in arb_raw()) {
+        check_canonical_matches_strict(&r.to_bytes())?;
+    }
+
+    #[test]
+    fn canonical_check_agrees_with_strict_decoding_on_token_soup(input in arb_token_soup()) {
+        check_canonical_matches_strict(&input)?;
+    }
+
+    #[test]
+    fn canonical_check_agrees_with_strict_decoding_on_mutations(input in arb_mutated()) {
+        check_canonical_matches_strict(&input)?;
+    }
+
     #[test]
     fn truncated_encodings_are_unexpected_eof(v in arb_owned()) {
         let bytes = v.to_bytes();

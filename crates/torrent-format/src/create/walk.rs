@@ -111,7 +111,7 @@ pub(super) fn walk(path: &Path) -> Result<Input, CreateError> {
 }
 
 /// The last component of `path`, resolving `.`/`..` through the file system if needed.
-fn input_name(path: &Path) -> Result<String, CreateError> {
+pub(crate) fn input_name(path: &Path) -> Result<String, CreateError> {
     let resolved;
     let last = match path.file_name() {
         Some(n) => n,

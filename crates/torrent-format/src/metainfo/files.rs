@@ -52,13 +52,16 @@ pub(super) struct FileList {
     pub(super) text: String,
     pub(super) files: Vec<FileRecord>,
     pub(super) total_size: u64,
+    /// A single-file v2 tree whose only name sanitized to nothing (`..`): its file would have
+    /// no path, naming the download folder itself. libtorrent calls that a missing name.
+    pub(super) unnamed_file: bool,
     piece_length: u64,
     /// v2 layout: every file is followed by implied padding up to a piece boundary.
     v2: bool,
 }
 
 /// The torrent name libtorrent reports: the first file's top folder, or the file itself.
-fn name_of(first_path: &str) -> &str {
+pub(super) fn name_of(first_path: &str) -> &str {
     first_path.split('/').next().unwrap_or(first_path)
 }
 
@@ -197,6 +200,7 @@ fn walk_tree(
             list.paths.extend_from_slice(dir);
         }
         append_element(&mut list.paths, start, name);
+        list.unnamed_file |= list.paths.len() == start;
         if leaf {
             let (_, file) = node.iter().next().expect("leaf has exactly one entry");
             let path = list.span_from(start);
@@ -268,6 +272,7 @@ impl FileList {
         Self {
             paths: Vec::new(),
             text: String::new(),
+            unnamed_file: false,
             files: Vec::new(),
             total_size: 0,
             piece_length,

@@ -46,7 +46,6 @@ use crate::layout::PieceIndex;
 pub struct Metainfo {
     info_bytes: Vec<u8>,
     version: Version,
-    name: String,
     piece_length: u64,
     total_size: u64,
     num_pieces: u32,
@@ -322,7 +321,8 @@ impl Metainfo {
     /// The torrent's name as it will appear on disk (sanitized): the file name of a
     /// single-file torrent, the top folder of a multi-file one.
     pub fn name(&self) -> &str {
-        &self.name
+        // Derived, as libtorrent does: the first file's top component (there is always a file).
+        self.file(0).map_or("", |f| files::name_of(f.path))
     }
 
     /// Bytes per piece (the last piece may be shorter).

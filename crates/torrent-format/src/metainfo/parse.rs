@@ -70,7 +70,7 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
     if meta_version > 0 {
         // BEP 52 info dictionaries must be canonical; libtorrent calls anything else invalid
         // bencoding (unsorted or duplicate keys, leading zeros).
-        bencode::decode(info.raw(), &DecodeOptions::strict())
+        info.check_canonical()
             .map_err(MetainfoError::NotCanonical)?;
         if meta_version > 2 {
             return Err(MetainfoError::UnknownVersion(meta_version));
@@ -148,12 +148,7 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
     if list.files.is_empty() {
         return Err(MetainfoError::NoFiles);
     }
-    // A file tree whose single entry sanitizes to nothing (`..`) leaves a file without a path,
-    // which would name the download folder itself. libtorrent calls that a missing name.
-    if list.files.iter().any(|f| {
-        let path = list.path(f.path);
-        path.is_empty() || path.starts_with('/')
-    }) {
+    if list.unnamed_file {
         return Err(MetainfoError::MissingName);
     }
 
@@ -195,12 +190,10 @@ fn parse_info(info: Value<'_>, limits: &Limits) -> Result<Metainfo, MetainfoErro
     let mut collections = Vec::new();
     collect_bep38(dict, &mut similar, &mut collections);
 
-    let name = list.name().to_owned();
     let files = list.files;
     Ok(Metainfo {
         info_bytes: info.raw().to_vec(),
         version,
-        name,
         piece_length,
         total_size: list.total_size,
         num_pieces,

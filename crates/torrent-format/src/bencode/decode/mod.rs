@@ -265,39 +265,17 @@ impl Decoder<'_> {
         if self.limits.max_items == 0 {
             return Err(self.err(DecodeErrorKind::TooManyItems, pos));
         }
-        // A top-level leaf is the whole document.
-        let (tag, is_dict) = match first {
-            b'l' => (Tag::List, false),
-            b'd' => (Tag::Dict, true),
-            _ => {
-                let (tag, data, end) = self.leaf(pos, first)?;
-                self.nodes.push(Node {
-                    start: pos as u32,
-                    end: end as u32,
-                    next: 1,
-                    tag,
-                    data,
-                });
-                self.pos = end;
-                return Ok(());
-            }
-        };
+        if !matches!(first, b'l' | b'd') {
+            // A top-level leaf is the whole document.
+            let (tag, data, end) = self.leaf(pos, first)?;
+            self.push_leaf(pos, end, tag, data);
+            self.pos = end;
+            return Ok(());
+        }
         if self.limits.max_depth == 0 {
             return Err(self.err(DecodeErrorKind::TooDeep, pos));
         }
-        self.nodes.push(Node {
-            start: pos as u32,
-            end: 0,
-            next: 0,
-            tag,
-            data: 0,
-        });
-        let mut cur = Frame {
-            node: 0,
-            children: 0,
-            is_dict,
-            last_key: None,
-        };
+        let mut cur = self.open(pos, first);
         pos += 1;
         loop {
             let Some(&byte) = input.get(pos) else {
@@ -328,69 +306,61 @@ impl Decoder<'_> {
                 return Err(self.err(DecodeErrorKind::TooManyItems, pos));
             }
             let expecting_key = cur.is_dict && cur.children.is_multiple_of(2);
-            match byte {
-                b'l' | b'd' if !expecting_key => {
-                    // Open containers: the parents on the stack, `cur`, and this one.
-                    if self.stack.len() + 1 >= self.limits.max_depth {
-                        return Err(self.err(DecodeErrorKind::TooDeep, pos));
-                    }
-                    cur.children += 1;
-                    let is_dict = byte == b'd';
-                    let tag = if is_dict { Tag::Dict } else { Tag::List };
-                    let node = self.nodes.len() as u32;
-                    let parent = std::mem::replace(
-                        &mut cur,
-                        Frame {
-                            node,
-                            children: 0,
-                            is_dict,
-                            last_key: None,
-                        },
-                    );
-                    self.stack.push(parent);
-                    self.nodes.push(Node {
-                        start: pos as u32,
-                        end: 0,
-                        next: 0,
-                        tag,
-                        data: 0,
-                    });
-                    pos += 1;
+            if expecting_key && !byte.is_ascii_digit() {
+                return Err(self.err(DecodeErrorKind::NonStringKey, pos));
+            }
+            cur.children += 1;
+            if matches!(byte, b'l' | b'd') {
+                // Open containers: the parents on the stack, `cur`, and this one.
+                if self.stack.len() + 1 >= self.limits.max_depth {
+                    return Err(self.err(DecodeErrorKind::TooDeep, pos));
                 }
-                b'0'..=b'9' => {
-                    let (content, end) = self.bytes(pos)?;
-                    if expecting_key && self.strict {
-                        check_key_order(input, &mut cur, pos, content, end)?;
-                    }
-                    cur.children += 1;
-                    let next = self.nodes.len() as u32 + 1;
-                    self.nodes.push(Node {
-                        start: pos as u32,
-                        end: end as u32,
-                        next,
-                        tag: Tag::Bytes,
-                        data: content as u64,
-                    });
-                    pos = end;
+                let child = self.open(pos, byte);
+                self.stack.push(std::mem::replace(&mut cur, child));
+                pos += 1;
+            } else {
+                let (tag, data, end) = self.leaf(pos, byte)?;
+                if expecting_key && self.strict {
+                    // A key is a string: `data` is where its contents start.
+                    check_key_order(input, &mut cur, pos, data as usize, end)?;
                 }
-                _ if expecting_key => {
-                    return Err(self.err(DecodeErrorKind::NonStringKey, pos));
-                }
-                _ => {
-                    let (tag, data, end) = self.leaf(pos, byte)?;
-                    cur.children += 1;
-                    let next = self.nodes.len() as u32 + 1;
-                    self.nodes.push(Node {
-                        start: pos as u32,
-                        end: end as u32,
-                        next,
-                        tag,
-                        data,
-                    });
-                    pos = end;
-                }
+                self.push_leaf(pos, end, tag, data);
+                pos = end;
             }
         }
+    }
+
+    /// Pushes the node of a list or dictionary (`byte` is `l` or `d`) opened at `pos`; returns
+    /// its frame. The node's end, next and child count are filled in when it closes.
+    fn open(&mut self, pos: usize, byte: u8) -> Frame {
+        let is_dict = byte == b'd';
+        let node = self.nodes.len() as u32;
+        let tag = if is_dict { Tag::Dict } else { Tag::List };
+        self.nodes.push(Node {
+            start: pos as u32,
+            end: 0,
+            next: 0,
+            tag,
+            data: 0,
+        });
+        Frame {
+            node,
+            children: 0,
+            is_dict,
+            last_key: None,
+        }
+    }
+
+    /// Pushes a finished integer or string node spanning `start..end`.
+    fn push_leaf(&mut self, start: usize, end: usize, tag: Tag, data: u64) {
+        let next = self.nodes.len() as u32 + 1;
+        self.nodes.push(Node {
+            start: start as u32,
+            end: end as u32,
+            next,
+            tag,
+            data,
+        });
     }
 
     /// An integer or a string at `pos` (starting with `byte`): its tag, data and end.

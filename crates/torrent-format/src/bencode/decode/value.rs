@@ -3,7 +3,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use super::{Node, Tag};
+use super::{DecodeError, DecodeErrorKind, Node, Tag};
 
 /// The type of a bencoded value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,6 +159,72 @@ impl<'a> Value<'a> {
     pub fn span(&self) -> Range<usize> {
         let node = self.node();
         node.start as usize..node.end as usize
+    }
+
+    /// Whether the value's encoding is canonical — what [`Mode::Strict`](super::Mode::Strict)
+    /// accepts: sorted unique keys, no leading zeros, no `-0`. On failure, the error strict
+    /// decoding of [`Value::raw`] would give (its offset counts from the value's first byte).
+    ///
+    /// Walks the tape already decoded instead of decoding again: a lenient decode followed by
+    /// this check costs one pass over the bytes, not two.
+    pub fn check_canonical(&self) -> Result<(), DecodeError> {
+        let base = self.node().start as usize;
+        let fail = |kind, at: &Self| DecodeError {
+            kind,
+            offset: at.node().start as usize - base,
+        };
+        self.first_non_canonical()
+            .map_or(Ok(()), |(kind, at)| Err(fail(kind, &at)))
+    }
+
+    /// The first non-canonical node in document order (the one strict decoding stops at).
+    fn first_non_canonical(&self) -> Option<(DecodeErrorKind, Self)> {
+        match self.kind() {
+            Kind::Int(_) => {
+                // `i[-]<digits>e`
+                let raw = self.raw();
+                let negative = raw.get(1) == Some(&b'-');
+                let digits = &raw[1 + usize::from(negative)..raw.len() - 1];
+                if digits.len() > 1 && digits[0] == b'0' {
+                    Some((DecodeErrorKind::LeadingZero, *self))
+                } else if negative && digits == b"0" {
+                    Some((DecodeErrorKind::NegativeZero, *self))
+                } else {
+                    None
+                }
+            }
+            // `<len>:<bytes>`: the length has a leading zero unless it is the single digit 0.
+            Kind::Bytes(_) => {
+                let raw = self.raw();
+                (raw[0] == b'0' && raw.get(1) != Some(&b':'))
+                    .then_some((DecodeErrorKind::LeadingZero, *self))
+            }
+            Kind::List(l) => l.iter().find_map(|v| v.first_non_canonical()),
+            Kind::Dict(_) => {
+                let mut previous: Option<&[u8]> = None;
+                let mut children = self.children();
+                while let (Some(key), Some(value)) = (children.next(), children.next()) {
+                    if let Some(found) = key.first_non_canonical() {
+                        return Some(found);
+                    }
+                    let bytes = key.as_bytes().unwrap_or_default();
+                    match previous.map(|p| p.cmp(bytes)) {
+                        Some(std::cmp::Ordering::Equal) => {
+                            return Some((DecodeErrorKind::DuplicateKey, key));
+                        }
+                        Some(std::cmp::Ordering::Greater) => {
+                            return Some((DecodeErrorKind::UnsortedKeys, key));
+                        }
+                        _ => {}
+                    }
+                    previous = Some(bytes);
+                    if let Some(found) = value.first_non_canonical() {
+                        return Some(found);
+                    }
+                }
+                None
+            }
+        }
     }
 
     /// Copies the value into an [`OwnedValue`](crate::bencode::OwnedValue). Repeated keys keep the
