@@ -47,21 +47,53 @@ pub(crate) fn append_element(buf: &mut Vec<u8>, path_start: usize, element: &[u8
     if element.len() < MAX_ELEMENT_LEN
         && (element.is_ascii() || std::str::from_utf8(element).is_ok())
     {
-        let (mut unsafe_byte, mut lead_e2, mut only_dots) = (false, false, true);
-        for &b in element {
-            unsafe_byte |= b < 0x20 || b == b'/' || b == b'\\';
-            lead_e2 |= b == 0xe2;
-            only_dots &= b == b'.';
-        }
-        let bidi = lead_e2 && has_bidi_override(element);
+        let suspect = has_suspect_byte(element);
+        let unsafe_byte = suspect && element.iter().any(|&b| b < 0x20 || b == b'/' || b == b'\\');
+        let bidi = suspect && has_bidi_override(element);
         // One or two dots alone are dropped (below); three or more are an ordinary name.
-        let dots_only = only_dots && element.len() <= 2;
+        let dots_only = element.len() <= 2 && element.iter().all(|&b| b == b'.');
         if !unsafe_byte && !bidi && !dots_only {
             path.extend_from_slice(element);
             return true;
         }
     }
     append_characters(path, path_start, before, element)
+}
+
+/// Whether any byte is a control character, `/`, `\` or 0xE2 (the lead byte of the bidi
+/// overrides): a quick screen, eight bytes a step, before looking closer.
+fn has_suspect_byte(element: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Whether a byte of `w` is zero (exact as a yes/no).
+    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH != 0;
+    let suspect = |w: u64| {
+        // A byte below 0x20: subtracting 0x20 borrows into its high bit.
+        (w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0)
+            || has_zero(w ^ (ONES * u64::from(b'/')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+            || has_zero(w ^ (ONES * 0xe2))
+    };
+    let mut chunks = element.chunks_exact(8);
+    let found = chunks.any(|c| suspect(u64::from_le_bytes(c.try_into().expect("8 bytes"))));
+    found || (!chunks.remainder().is_empty() && suspect(last_word(element)))
+}
+
+/// The last (up to) eight bytes of a non-empty slice as one word, read without a copy through
+/// memory. Every lane holds one of those bytes (some may repeat), so a per-lane test sees
+/// exactly them, and together with the length the word tells them apart.
+pub(crate) fn last_word(bytes: &[u8]) -> u64 {
+    let len = bytes.len();
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let half = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    match len {
+        8.. => word(len - 8),
+        4..=7 => u64::from(half(0)) | u64::from(half(len - 4)) << 32,
+        _ => {
+            let (a, b, c) = (bytes[0], bytes[len / 2], bytes[len - 1]);
+            u64::from_le_bytes([a, b, c, a, a, a, a, a])
+        }
+    }
 }
 
 /// The general case of [`append_element`], character by character; `before` is where the
@@ -255,6 +287,24 @@ mod tests {
                 let kept = append_element(&mut fast, 0, &element);
                 proptest::prop_assert!(std::str::from_utf8(&fast).is_ok());
                 proptest::prop_assert_eq!((fast, kept), slow(&element));
+            }
+        }
+    }
+
+    #[test]
+    fn the_screen_flags_exactly_the_bytes_that_need_a_closer_look() {
+        for len in 1..=17 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut element = vec![b'x'; len];
+                    element[at] = b;
+                    let expected = b < 0x20 || b == b'/' || b == b'\\' || b == 0xe2;
+                    assert_eq!(
+                        has_suspect_byte(&element),
+                        expected,
+                        "{b:#x} at {at} of {len}"
+                    );
+                }
             }
         }
     }

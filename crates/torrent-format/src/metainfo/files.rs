@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::names::NameHashes;
 use super::{FileAttributes, Limits, MetainfoError};
 use crate::bencode::{Dict, Value};
 use crate::path::append_element;
@@ -55,6 +56,8 @@ pub(super) struct FileList {
     /// A single-file v2 tree whose only name sanitized to nothing (`..`): its file would have
     /// no path, naming the download folder itself. libtorrent calls that a missing name.
     pub(super) unnamed_file: bool,
+    /// Hashes of every path and folder, for the fast duplicate check.
+    names: NameHashes,
     piece_length: u64,
     /// v2 layout: every file is followed by implied padding up to a piece boundary.
     v2: bool,
@@ -108,6 +111,7 @@ pub(super) fn extract_v1_list(
         .ok_or(MetainfoError::InvalidFileTree("'files' is not a list"))?;
     let mut list = FileList::new(cx.piece_length, false);
     list.files.reserve(files.len());
+    list.names = NameHashes::with_capacity(files.len());
     for entry in files.iter() {
         let entry = entry.as_dict().ok_or(MetainfoError::InvalidFileTree(
             "a 'files' entry is not a dictionary",
@@ -273,6 +277,7 @@ impl FileList {
             paths: Vec::new(),
             text: String::new(),
             unnamed_file: false,
+            names: NameHashes::default(),
             files: Vec::new(),
             total_size: 0,
             piece_length,
@@ -289,8 +294,12 @@ impl FileList {
     /// appends UTF-8, so this cannot fail unless that invariant breaks; it is an error, not a
     /// panic, all the same).
     fn freeze(&mut self) -> Result<(), MetainfoError> {
-        let bytes = std::mem::take(&mut self.paths);
-        self.text = String::from_utf8(bytes).map_err(|_| MetainfoError::InvalidPath)?;
+        // SIMD validation and a copy cost a fraction of `String::from_utf8`'s byte-wise check
+        // of text with many non-ASCII names.
+        let text =
+            simdutf8::basic::from_utf8(&self.paths).map_err(|_| MetainfoError::InvalidPath)?;
+        self.text = text.to_owned();
+        self.paths = Vec::new();
         Ok(())
     }
 
@@ -351,6 +360,7 @@ impl FileList {
         }
         file.offset = self.total_size;
         self.total_size += file.size;
+        self.names.add(&self.paths[file.path.start..file.path.end]);
         self.files.push(file);
         let rem = self.total_size % self.piece_length;
         if self.v2 && rem != 0 {
@@ -367,6 +377,7 @@ impl FileList {
             self.paths
                 .extend_from_slice(format!("/.pad/{pad}").as_bytes());
             let path = self.span_from(start);
+            self.names.add(&self.paths[path.start..path.end]);
             self.files.push(FileRecord {
                 path,
                 size: pad,
@@ -394,6 +405,7 @@ impl FileList {
             return;
         }
         let pad = self.files.remove(last);
+        self.names.remove(last);
         self.total_size -= pad.size;
         for f in &mut self.files[last..] {
             f.offset = self.total_size;
@@ -427,34 +439,11 @@ impl FileList {
     /// never share one place on disk. Pad files of the same size may share a name.
     pub(super) fn resolve_duplicates(&mut self, max_renames: usize) -> Result<(), MetainfoError> {
         let root = self.name().to_owned();
-        // The fast check: no file collides with a folder or another file. It compares hashes of
-        // the lower-cased paths, so a hash collision only costs the exact slow path below.
-        let mut taken: HashSet<u64, PassThrough> =
-            HashSet::with_capacity_and_hasher(self.files.len() * 2, PassThrough::default());
-        let mut file_hashes = Vec::with_capacity(self.files.len());
-        // Folders whose prefixes are already in `taken`, compared as strings (not by hash, so
-        // that a crafted hash collision cannot hide a folder).
-        let mut seen_dirs: HashSet<Caseless<'_>, PassThrough> =
-            HashSet::with_capacity_and_hasher(self.files.len() / 4 + 16, PassThrough::default());
-        let mut previous_dir = "";
-        for f in &self.files {
-            let path = self.path(f.path);
-            // Folders first: every folder prefix below the root, once per distinct folder (and
-            // nothing at all for a file in the same folder as the file before it).
-            let dir = &path[..path.rfind('/').unwrap_or(0)];
-            let start = match path.strip_prefix(root.as_str()) {
-                Some(rest) if rest.starts_with('/') => root.len() + 1,
-                _ => 0,
-            };
-            if dir != previous_dir && dir.len() > start && seen_dirs.insert(Caseless(dir)) {
-                taken.insert(lowercase_hash(dir.as_bytes()));
-                for (i, _) in dir.match_indices('/').filter(|&(i, _)| i > start) {
-                    taken.insert(lowercase_hash(&path.as_bytes()[..i]));
-                }
-            }
-            previous_dir = dir;
-            file_hashes.push(lowercase_hash(path.as_bytes()));
+        // The fast check, on hashes gathered while the paths were built (see `names.rs`).
+        if std::mem::take(&mut self.names).all_distinct() {
+            return Ok(());
         }
+
         // The torrent's own folder is a folder too. libtorrent's fast check leaves it out, so it
         // keeps a file named like the torrent beside the torrent's folder, which no filesystem
         // can hold; we rename such a file (conformance/expectations.json).
@@ -465,12 +454,6 @@ impl FileList {
             .files
             .iter()
             .any(|f| !f.attributes.pad && self.path(f.path).starts_with(&root_prefix));
-        if root_is_folder {
-            taken.insert(lowercase_hash(root.as_bytes()));
-        }
-        if file_hashes.into_iter().all(|h| taken.insert(h)) {
-            return Ok(());
-        }
 
         // The slow path: every folder, the torrent's own included, then files in order.
         let mut dirs: HashSet<String> = HashSet::new();
@@ -575,77 +558,6 @@ fn parent_dirs<'p>(path: &'p str, root: &str) -> impl Iterator<Item = &'p str> +
         .map(|(i, _)| i)
         .filter(move |&i| i > start && i <= last)
         .map(move |i| &path[..i])
-}
-
-/// A hash of the ASCII-lower-cased bytes (case-insensitive, as libtorrent compares names),
-/// eight bytes a step.
-fn lowercase_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = bytes.len() as u64;
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let word = u64::from_le_bytes(chunk.try_into().expect("chunks_exact(8)"));
-        h = (h.rotate_left(5) ^ ascii_lowercase_word(word)).wrapping_mul(K);
-    }
-    let mut tail = [0u8; 8];
-    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h.rotate_left(5) ^ ascii_lowercase_word(u64::from_le_bytes(tail))).wrapping_mul(K);
-    h ^ (h >> 29)
-}
-
-/// `to_ascii_lowercase` on eight bytes at once: adds 0x20 to each byte in `A..=Z`.
-fn ascii_lowercase_word(w: u64) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let low = w & LOW7;
-    // High bit of each byte: (byte & 0x7f) >= 'A', and (byte & 0x7f) > 'Z'.
-    let at_least_a = low + 0x3f3f_3f3f_3f3f_3f3f;
-    let above_z = low + 0x2525_2525_2525_2525;
-    let upper = at_least_a & !above_z & !w & HIGH;
-    w | (upper >> 2)
-}
-
-/// A string compared and hashed without regard to ASCII case.
-#[derive(Clone, Copy)]
-struct Caseless<'a>(&'a str);
-
-impl PartialEq for Caseless<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.eq_ignore_ascii_case(other.0)
-    }
-}
-
-impl Eq for Caseless<'_> {}
-
-impl std::hash::Hash for Caseless<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(lowercase_hash(self.0.as_bytes()));
-    }
-}
-
-/// A hasher for keys that are already hashes.
-#[derive(Default)]
-struct PassThrough(u64);
-
-impl std::hash::Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-impl std::hash::BuildHasher for PassThrough {
-    type Hasher = Self;
-    fn build_hasher(&self) -> Self {
-        Self(0)
-    }
 }
 
 /// `dir/name.ext` → (`dir/name`, `.ext`); no extension → (`path`, ``).
@@ -779,24 +691,6 @@ mod tests {
         assert!(has_bitcomet_pad(b"t/a_______padding_file_"));
         assert!(!has_bitcomet_pad(b"t/____padding_file_"));
         assert!(!has_bitcomet_pad(b"t/a_b_c.txt"));
-    }
-
-    #[test]
-    fn word_lowercasing_matches_byte_lowercasing() {
-        for b in 0..=255u8 {
-            let w = u64::from_le_bytes([b, b'Z', b'@', b'[', 0xc1, b'a', b'A', b]);
-            let expected: Vec<u8> = w.to_le_bytes().iter().map(u8::to_ascii_lowercase).collect();
-            assert_eq!(
-                ascii_lowercase_word(w).to_le_bytes().to_vec(),
-                expected,
-                "byte {b}"
-            );
-        }
-        assert_eq!(
-            lowercase_hash(b"Foo/BAR.txt"),
-            lowercase_hash(b"foo/bar.TXT")
-        );
-        assert_ne!(lowercase_hash(b"foo/bar"), lowercase_hash(b"foo/bar\0"));
     }
 
     #[test]

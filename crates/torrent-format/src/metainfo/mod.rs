@@ -33,6 +33,7 @@
 //!   starts on a piece boundary, and every piece layer present hashes up to its file's root.
 
 mod files;
+mod names;
 mod parse;
 
 use std::sync::OnceLock;
