@@ -7,6 +7,8 @@
 //! the reason. The `conformance` binary adds libtorrent (python3-libtorrent) and WebTorrent's
 //! `parse-torrent` and prints the three-way table.
 
+pub mod wire;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};

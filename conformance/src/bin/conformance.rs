@@ -78,7 +78,60 @@ fn main() -> anyhow::Result<()> {
         unexplained == 0,
         "{unexplained} unexplained differences between our parser and libtorrent"
     );
+    wire_table()
+}
+
+/// The wire vectors: peer-wire and bittorrent-protocol, decoding and encoding.
+fn wire_table() -> anyhow::Result<()> {
+    use conformance::wire::{JsRun, WireResult, bittorrent_protocol, our_decode, our_encode};
+    let vectors = conformance::wire::wire_vectors()?;
+    let js = bittorrent_protocol(&vectors);
+    if let JsRun::Unavailable(why) = &js {
+        println!("\nnote: bittorrent-protocol not run: {why}");
+    }
+    println!(
+        "\n{:<36} {:<10} {:<10} {:<22} {:<22}",
+        "wire vector", "ours dec", "ours enc", "bittorrent-protocol dec", "bittorrent-protocol enc"
+    );
+    let mut ours_ok = 0;
+    for (i, v) in vectors.iter().enumerate() {
+        let want = WireResult {
+            messages: v.messages.clone(),
+            error: v.error.clone(),
+        };
+        let dec = our_decode(&v.bytes) == want;
+        let enc = v.error.is_some() || our_encode(&v.messages).is_ok_and(|b| b == v.bytes);
+        ours_ok += usize::from(dec && enc);
+        let (js_dec, js_enc) = match &js {
+            JsRun::Ran(d, e) => {
+                let stops = v.error.as_deref().is_some_and(|e| e != "partial");
+                let d = &d[i];
+                let dec = d.messages == v.messages && d.error.is_some() == stops;
+                let enc = v.error.is_some() || e[i].as_ref().is_ok_and(|b| *b == v.bytes);
+                (cell(dec), if v.error.is_some() { "-" } else { cell(enc) })
+            }
+            JsRun::Unavailable(_) => ("-", "-"),
+        };
+        let ours_enc = if v.error.is_some() { "-" } else { cell(enc) };
+        println!(
+            "{:<36} {:<10} {:<10} {:<22} {:<22}",
+            v.name,
+            cell(dec),
+            ours_enc,
+            js_dec,
+            js_enc
+        );
+    }
+    println!(
+        "ours {ours_ok}/{} (differences of bittorrent-protocol, with reasons: conformance/wire-expectations.json)",
+        vectors.len()
+    );
+    anyhow::ensure!(ours_ok == vectors.len(), "peer-wire fails wire vectors");
     Ok(())
+}
+
+fn cell(ok: bool) -> &'static str {
+    if ok { "ok" } else { "differs" }
 }
 
 /// A cell: "ok", or the parser's own verdict when it differs.

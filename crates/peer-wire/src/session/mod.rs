@@ -1,0 +1,1186 @@
+//! One peer connection's protocol state machine.
+//!
+//! [`Session`] performs no I/O and reads no clock. The driver feeds it the bytes it reads and the
+//! current time, writes out what it hands back, and calls [`Session::handle_timeout`] when
+//! [`Session::poll_timeout`] says so.
+//!
+//! Methods: (A) getters taking `&self`; (B) `handle_*` for input from the network or clock;
+//! (C) commands from the application; (D) `poll_*` for output. After any (B) or (C) call,
+//! drain `poll_transmit`, then `poll_timeout`, then `poll_event`. Any call order is valid; an
+//! extra `handle_timeout` is a no-op.
+//!
+//! ```text
+//!  new ──▶ AwaitingHandshake ── peer's handshake (same info-hash) ──▶ Open ──┐
+//!               │                                                            │
+//!               └── timeout / not BitTorrent / other swarm ──▶ Closed ◀──────┘
+//!                                     violation, malformed bytes, idle, close()
+//! ```
+//!
+//! Invariants:
+//! - `Event::Closed` is emitted exactly once, and nothing is sent or reported after it;
+//! - every block in `requested` was asked for by [`Session::request`] and not yet answered,
+//!   rejected, cancelled or dropped by a choke, and there are never more of them than the
+//!   request depth;
+//! - every entry of `peer_requests` is a block inside the torrent the peer asked for while we
+//!   were allowed to serve it, and there are never more than [`Config::max_peer_requests`].
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::bitfield::{Bitfield, BitfieldError};
+use crate::extended::{self, ExtendedHandshake, Metadata, Pex};
+use crate::handshake::{Handshake, Reserved};
+use crate::message::{self, HashRequest, Limits, Message};
+use crate::{BlockRef, DecodeError, PieceIndex, Status};
+
+/// Sizes of the torrent's pieces, for checking the indices and blocks a peer names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// Number of pieces.
+    pub num_pieces: u32,
+    /// Length of every piece but the last.
+    pub piece_length: u32,
+    /// Length of the last piece.
+    pub last_piece_length: u32,
+}
+
+impl Geometry {
+    /// The geometry of a torrent of `total` bytes in pieces of `piece_length`; `None` if there
+    /// would be more than `u32::MAX` pieces or a piece length of 0 or over `u32::MAX`.
+    pub fn new(total: u64, piece_length: u64) -> Option<Self> {
+        let num_pieces = u32::try_from(total.div_ceil(piece_length.max(1))).ok()?;
+        let piece_length = u32::try_from(piece_length).ok().filter(|&l| l > 0)?;
+        let last = total - u64::from(num_pieces.saturating_sub(1)) * u64::from(piece_length);
+        Some(Self {
+            num_pieces,
+            piece_length,
+            last_piece_length: u32::try_from(last).ok()?,
+        })
+    }
+
+    /// Length of `piece`, `None` past the end.
+    pub fn piece_size(&self, piece: PieceIndex) -> Option<u32> {
+        match piece.0 {
+            p if p + 1 == self.num_pieces => Some(self.last_piece_length),
+            p if p < self.num_pieces => Some(self.piece_length),
+            _ => None,
+        }
+    }
+
+    /// Whether `block` lies inside its piece and is not empty.
+    pub fn contains(&self, block: &BlockRef) -> bool {
+        self.piece_size(block.piece).is_some_and(|size| {
+            block.len > 0 && u64::from(block.offset) + u64::from(block.len) <= u64::from(size)
+        })
+    }
+}
+
+/// What we have, announced right after the handshakes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LocalPieces {
+    /// Every piece: `have all` with the fast extension, else a full bitfield.
+    All,
+    /// No piece: `have none` with the fast extension, else nothing (BEP 3 lets a peer with
+    /// nothing skip the bitfield).
+    None,
+    /// Some pieces.
+    Some(Bitfield),
+}
+
+/// Settings of a session.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Our handshake: reserved bits, the swarm and our peer id.
+    pub local: Handshake,
+    /// The torrent's piece sizes.
+    pub geometry: Geometry,
+    /// Message size limit.
+    pub limits: Limits,
+    /// Our extended handshake, sent when both sides support BEP 10. Its `reqq` should be
+    /// [`Config::max_peer_requests`].
+    pub extended: ExtendedHandshake,
+    /// How many of the peer's requests we queue (what we advertise as `reqq`). A peer that
+    /// goes past twice this is closed; up to twice, the excess is rejected (or dropped without
+    /// the fast extension).
+    pub max_peer_requests: usize,
+    /// Our request depth when the peer does not say (`reqq` absent); libtorrent assumes 250.
+    pub default_peer_reqq: usize,
+    /// Our request depth never goes above this, whatever the peer advertises.
+    pub max_outstanding: usize,
+    /// Largest block a peer may request (WebTorrent refuses over 128 KiB; BEP 3 clients ask
+    /// for 16 KiB).
+    pub max_request_len: u32,
+    /// The peer's handshake must arrive within this.
+    pub handshake_timeout: Duration,
+    /// Close when nothing at all arrives for this long.
+    pub idle_timeout: Duration,
+    /// Send a keep-alive when we have sent nothing for this long.
+    pub keepalive_interval: Duration,
+    /// With requests outstanding and no block for this long, the peer is snubbing us.
+    pub request_timeout: Duration,
+    /// The peer's address, for the allowed-fast set (BEP 6); `None` sends no allowed-fast.
+    pub peer_ip: Option<IpAddr>,
+    /// How many allowed-fast pieces to offer a peer we choke (libtorrent: 5).
+    pub allowed_fast: usize,
+}
+
+impl Config {
+    /// Defaults for a torrent: libtorrent-like limits and timeouts, our reserved bits, an
+    /// extended handshake announcing ut_metadata, ut_pex and lt_donthave.
+    pub fn new(local: Handshake, geometry: Geometry) -> Self {
+        let max_peer_requests = 2000;
+        Self {
+            local,
+            geometry,
+            limits: Limits::default(),
+            extended: ExtendedHandshake {
+                extensions: vec![
+                    (extended::name::UT_METADATA.into(), EXT_METADATA),
+                    (extended::name::UT_PEX.into(), EXT_PEX),
+                    (extended::name::LT_DONTHAVE.into(), EXT_DONTHAVE),
+                ],
+                client: Some(concat!("peercdn/", env!("CARGO_PKG_VERSION")).into()),
+                reqq: Some(max_peer_requests as u32),
+                ..ExtendedHandshake::default()
+            },
+            max_peer_requests,
+            default_peer_reqq: 250,
+            max_outstanding: 2000,
+            max_request_len: 128 * 1024,
+            handshake_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(120),
+            keepalive_interval: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(60),
+            peer_ip: None,
+            allowed_fast: 5,
+        }
+    }
+}
+
+/// Our ids for the extensions we announce (the peer sends them to us under these).
+pub const EXT_METADATA: u8 = 1;
+/// See [`EXT_METADATA`].
+pub const EXT_PEX: u8 = 2;
+/// See [`EXT_METADATA`].
+pub const EXT_DONTHAVE: u8 = 3;
+
+/// Well-formed but illegal here: the peer breaks the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolViolation {
+    /// The handshake names another swarm.
+    #[error("handshake for another torrent")]
+    WrongInfoHash,
+    /// The handshake carries our own peer id: we connected to ourselves.
+    #[error("connected to ourselves")]
+    OwnPeerId,
+    /// A bitfield, have all or have none after other messages, or a second one.
+    #[error("bitfield is not the first message")]
+    BitfieldNotFirst,
+    /// A bitfield of the wrong size.
+    #[error("bitfield of {len} bytes, expected {expected}")]
+    BitfieldLength {
+        /// Received.
+        len: usize,
+        /// Expected.
+        expected: usize,
+    },
+    /// A bitfield with bits set past the last piece.
+    #[error("bitfield has spare bits set")]
+    BitfieldSpareBits,
+    /// A piece index past the end (have, suggest, allowed fast, lt_donthave).
+    #[error("piece {0} out of range")]
+    PieceOutOfRange(u32),
+    /// A request outside its piece, empty, or over the size limit.
+    #[error("invalid request {0:?}")]
+    InvalidRequest(BlockRef),
+    /// More requests queued than twice what we advertised.
+    #[error("too many requests")]
+    TooManyRequests,
+    /// A block we did not ask for (and did not cancel).
+    #[error("unrequested block {0:?}")]
+    UnrequestedBlock(BlockRef),
+    /// A BEP 6 message without the fast extension.
+    #[error("fast-extension message {0} without the fast extension")]
+    FastNotNegotiated(u8),
+    /// A BEP 10 message without the extension protocol.
+    #[error("extended message without the extension protocol")]
+    ExtensionsNotNegotiated,
+}
+
+/// A command the session cannot carry out: a bug in the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The session is closed.
+    #[error("session is closed")]
+    Closed,
+    /// The handshakes are not done yet.
+    #[error("handshake not finished")]
+    NotOpen,
+    /// The block is not inside the torrent.
+    #[error("block outside the torrent")]
+    OutOfRange,
+    /// The peer chokes us and has not allowed this piece fast.
+    #[error("peer chokes us")]
+    Choked,
+    /// As many requests outstanding as the peer accepts.
+    #[error("request queue full")]
+    QueueFull,
+    /// Already requested.
+    #[error("already requested")]
+    AlreadyRequested,
+    /// The peer did not request this block (or cancelled it, or we choked it since).
+    #[error("block not requested by the peer")]
+    NotRequested,
+    /// The peer did not negotiate what the command needs.
+    #[error("peer does not support this")]
+    Unsupported,
+}
+
+/// Why a session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Malformed bytes.
+    #[error("malformed: {0}")]
+    Malformed(DecodeError),
+    /// The peer broke the protocol.
+    #[error("protocol violation: {0}")]
+    Violation(ProtocolViolation),
+    /// No handshake in time.
+    #[error("no handshake in time")]
+    HandshakeTimeout,
+    /// Nothing received for [`Config::idle_timeout`].
+    #[error("peer idle")]
+    Idle,
+    /// [`Session::close`].
+    #[error("closed locally")]
+    Local,
+}
+
+/// What happened, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The peer's handshake: same swarm; `common` is what both sides support.
+    Handshake {
+        /// The peer's handshake.
+        peer: Handshake,
+        /// Reserved bits both sides set.
+        common: Reserved,
+    },
+    /// The peer's extended handshake (BEP 10).
+    ExtendedHandshake(ExtendedHandshake),
+    /// What the peer has at the start (bitfield, have all, have none; have none is an empty
+    /// bitfield).
+    PeerPieces(Bitfield),
+    /// The peer has a new piece.
+    Have(PieceIndex),
+    /// The peer no longer has a piece (BEP 54).
+    DontHave(PieceIndex),
+    /// The peer chokes us. Without the fast extension every outstanding request is dropped;
+    /// they are listed here for the picker.
+    Choked {
+        /// Requests the choke dropped.
+        dropped: Vec<BlockRef>,
+    },
+    /// The peer unchokes us.
+    Unchoked,
+    /// The peer is interested in us.
+    Interested,
+    /// The peer is no longer interested.
+    NotInterested,
+    /// The peer asks for a block we may serve: answer with [`Session::send_block`] or
+    /// [`Session::reject`].
+    Request(BlockRef),
+    /// The peer cancelled a request still queued.
+    Cancel(BlockRef),
+    /// A block we asked for.
+    Block {
+        /// Which.
+        block: BlockRef,
+        /// The bytes (shared with the receive buffer).
+        data: Bytes,
+    },
+    /// The peer will not serve a request (BEP 6).
+    Rejected(BlockRef),
+    /// Requests outstanding and no block for [`Config::request_timeout`]. Reported once until
+    /// a block arrives.
+    Snubbed,
+    /// The peer suggests a piece (BEP 6).
+    Suggest(PieceIndex),
+    /// We may request this piece while choked (BEP 6).
+    AllowedFast(PieceIndex),
+    /// The peer's DHT port (BEP 5).
+    Port(u16),
+    /// ut_metadata (BEP 9).
+    Metadata(Metadata),
+    /// ut_pex (BEP 11).
+    Pex(Pex),
+    /// An extended message under an id we did not announce.
+    Extended {
+        /// The id.
+        id: u8,
+        /// The payload.
+        payload: Bytes,
+    },
+    /// BEP 52 messages, for the application.
+    HashRequest(HashRequest),
+    /// BEP 52.
+    Hashes {
+        /// What the hashes are.
+        request: HashRequest,
+        /// The hashes and proof.
+        hashes: Bytes,
+    },
+    /// BEP 52.
+    HashReject(HashRequest),
+    /// The session is over.
+    Closed(CloseReason),
+}
+
+/// One peer connection.
+#[derive(Debug)]
+pub struct Session {
+    config: Config,
+    state: State,
+    /// Bytes ready to send, in order: runs of small messages, and blocks as their own chunks.
+    transmit: VecDeque<Bytes>,
+    /// Small messages not yet moved to `transmit`.
+    encode_buf: BytesMut,
+    events: VecDeque<Event>,
+
+    /// What we announce once the peer's handshake is in (until then `have` updates it).
+    local_pieces: Option<LocalPieces>,
+    peer: Option<PeerState>,
+
+    am_choking: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    peer_interested: bool,
+
+    /// Our requests the peer has not answered.
+    requested: Vec<BlockRef>,
+    /// Requests we cancelled or a choke dropped: a block for one of these may still arrive.
+    cancelled: VecDeque<BlockRef>,
+    /// Pieces the peer lets us request while choked.
+    allowed_fast_in: Vec<PieceIndex>,
+    /// Pieces we let the peer request while we choke it.
+    allowed_fast_out: Vec<PieceIndex>,
+    /// The peer's requests we may still serve.
+    peer_requests: VecDeque<BlockRef>,
+
+    last_received: Instant,
+    last_sent: Instant,
+    last_block: Instant,
+    snubbed: bool,
+    opened_at: Instant,
+
+    downloaded: u64,
+    uploaded: u64,
+}
+
+#[derive(Debug)]
+enum State {
+    AwaitingHandshake,
+    Open,
+    Closed,
+}
+
+#[derive(Debug)]
+struct PeerState {
+    handshake: Handshake,
+    common: Reserved,
+    extended: Option<ExtendedHandshake>,
+    /// `None` until the bitfield (or have all / have none / first other message).
+    pieces: Option<Bitfield>,
+    /// Whether a message that ends the bitfield window has arrived.
+    past_first: bool,
+}
+
+impl Session {
+    /// A session that has queued our handshake.
+    pub fn new(config: Config, local_pieces: LocalPieces, now: Instant) -> Self {
+        let mut s = Self {
+            state: State::AwaitingHandshake,
+            transmit: VecDeque::new(),
+            encode_buf: BytesMut::new(),
+            events: VecDeque::new(),
+            local_pieces: Some(local_pieces),
+            peer: None,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            requested: Vec::new(),
+            cancelled: VecDeque::new(),
+            allowed_fast_in: Vec::new(),
+            allowed_fast_out: Vec::new(),
+            peer_requests: VecDeque::new(),
+            last_received: now,
+            last_sent: now,
+            last_block: now,
+            snubbed: false,
+            opened_at: now,
+            downloaded: 0,
+            uploaded: 0,
+            config,
+        };
+        s.config.local.encode(&mut s.encode_buf);
+        s
+    }
+
+    // (A) getters
+
+    /// The peer's handshake, once received.
+    pub fn peer_handshake(&self) -> Option<&Handshake> {
+        self.peer.as_ref().map(|p| &p.handshake)
+    }
+
+    /// The peer's extended handshake, once received.
+    pub fn peer_extended(&self) -> Option<&ExtendedHandshake> {
+        self.peer.as_ref().and_then(|p| p.extended.as_ref())
+    }
+
+    /// What the peer has, once known.
+    pub fn peer_pieces(&self) -> Option<&Bitfield> {
+        self.peer.as_ref().and_then(|p| p.pieces.as_ref())
+    }
+
+    /// Whether the handshakes are done and the session is not closed.
+    pub fn is_open(&self) -> bool {
+        matches!(self.state, State::Open)
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Whether we choke the peer.
+    pub fn am_choking(&self) -> bool {
+        self.am_choking
+    }
+
+    /// Whether we are interested in the peer.
+    pub fn am_interested(&self) -> bool {
+        self.am_interested
+    }
+
+    /// Whether the peer chokes us.
+    pub fn peer_choking(&self) -> bool {
+        self.peer_choking
+    }
+
+    /// Whether the peer is interested in us.
+    pub fn peer_interested(&self) -> bool {
+        self.peer_interested
+    }
+
+    /// Our outstanding requests.
+    pub fn requested(&self) -> &[BlockRef] {
+        &self.requested
+    }
+
+    /// How many more requests the peer accepts now.
+    pub fn request_slots(&self) -> usize {
+        self.request_depth().saturating_sub(self.requested.len())
+    }
+
+    /// The peer's queued requests.
+    pub fn peer_requests(&self) -> impl ExactSizeIterator<Item = &BlockRef> {
+        self.peer_requests.iter()
+    }
+
+    /// Block bytes received and sent.
+    pub fn payload_bytes(&self) -> (u64, u64) {
+        (self.downloaded, self.uploaded)
+    }
+
+    /// Whether the peer snubs us.
+    pub fn is_snubbed(&self) -> bool {
+        self.snubbed
+    }
+
+    /// Both sides' reserved bits, once the peer's handshake is in.
+    pub fn common(&self) -> Option<Reserved> {
+        self.peer.as_ref().map(|p| p.common)
+    }
+
+    // (B) input
+
+    /// Consumes every complete handshake or message at the front of `buf`, leaving a partial
+    /// one there.
+    pub fn handle_bytes(&mut self, now: Instant, buf: &mut BytesMut) {
+        if self.is_closed() {
+            buf.clear();
+            return;
+        }
+        if !buf.is_empty() {
+            self.last_received = now;
+        }
+        if let Err(reason) = self.consume(now, buf) {
+            self.close_with(reason);
+            buf.clear();
+        }
+    }
+
+    /// Fires whatever timer is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        if matches!(self.state, State::AwaitingHandshake)
+            && now >= self.opened_at + self.config.handshake_timeout
+        {
+            return self.close_with(CloseReason::HandshakeTimeout);
+        }
+        if now >= self.last_received + self.config.idle_timeout {
+            return self.close_with(CloseReason::Idle);
+        }
+        if self.is_open()
+            && now >= self.last_sent + self.config.keepalive_interval
+            && self.transmit.is_empty()
+            && self.encode_buf.is_empty()
+        {
+            self.send(&Message::KeepAlive);
+        }
+        if let Some(deadline) = self.snub_deadline()
+            && now >= deadline
+        {
+            self.snubbed = true;
+            self.events.push_back(Event::Snubbed);
+        }
+    }
+
+    // (C) commands
+
+    /// Stops serving the peer. With the fast extension, its queued requests are rejected
+    /// (except for allowed-fast pieces); without, they are dropped.
+    pub fn choke(&mut self) -> Result<(), UsageError> {
+        self.check_open()?;
+        if !self.am_choking {
+            self.am_choking = true;
+            self.send(&Message::Choke);
+            let fast = self.fast();
+            let queued = std::mem::take(&mut self.peer_requests);
+            for block in queued {
+                if fast && self.allowed_fast_out.contains(&block.piece) {
+                    self.peer_requests.push_back(block);
+                } else if fast {
+                    self.send(&Message::Reject(block));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets the peer request.
+    pub fn unchoke(&mut self) -> Result<(), UsageError> {
+        self.check_open()?;
+        if self.am_choking {
+            self.am_choking = false;
+            self.send(&Message::Unchoke);
+        }
+        Ok(())
+    }
+
+    /// Tells the peer whether we want something it has.
+    pub fn set_interested(&mut self, interested: bool) -> Result<(), UsageError> {
+        self.check_open()?;
+        if self.am_interested != interested {
+            self.am_interested = interested;
+            self.send(&if interested {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            });
+        }
+        Ok(())
+    }
+
+    /// Announces a verified piece (before the peer's handshake, it joins the bitfield sent
+    /// then).
+    pub fn have(&mut self, piece: PieceIndex) -> Result<(), UsageError> {
+        self.check_not_closed()?;
+        if piece.0 >= self.config.geometry.num_pieces {
+            return Err(UsageError::OutOfRange);
+        }
+        match &mut self.local_pieces {
+            Some(LocalPieces::Some(bits)) => {
+                bits.insert(piece);
+            }
+            Some(LocalPieces::All) => {}
+            Some(pieces @ LocalPieces::None) => {
+                let mut bits = Bitfield::new(self.config.geometry.num_pieces);
+                bits.insert(piece);
+                *pieces = LocalPieces::Some(bits);
+            }
+            None => self.send(&Message::Have(piece)),
+        }
+        Ok(())
+    }
+
+    /// Asks for a block.
+    pub fn request(&mut self, block: BlockRef) -> Result<(), UsageError> {
+        self.check_open()?;
+        if !self.config.geometry.contains(&block) {
+            return Err(UsageError::OutOfRange);
+        }
+        if self.peer_choking && !self.allowed_fast_in.contains(&block.piece) {
+            return Err(UsageError::Choked);
+        }
+        if self.requested.contains(&block) {
+            return Err(UsageError::AlreadyRequested);
+        }
+        if self.requested.len() >= self.request_depth() {
+            return Err(UsageError::QueueFull);
+        }
+        if self.requested.is_empty() {
+            // The snubbing clock starts with the first outstanding request.
+            self.last_block = self.last_received;
+        }
+        self.requested.push(block);
+        self.send(&Message::Request(block));
+        Ok(())
+    }
+
+    /// Withdraws a request; a block for it that is already on its way is dropped quietly.
+    pub fn cancel(&mut self, block: BlockRef) -> Result<(), UsageError> {
+        self.check_open()?;
+        let Some(i) = self.requested.iter().position(|b| *b == block) else {
+            return Err(UsageError::NotRequested);
+        };
+        self.requested.swap_remove(i);
+        self.remember_cancelled(block);
+        self.send(&Message::Cancel(block));
+        Ok(())
+    }
+
+    /// Serves one of the peer's requests. The block is sent as its own chunk: no copy.
+    pub fn send_block(&mut self, block: BlockRef, data: Bytes) -> Result<(), UsageError> {
+        self.check_open()?;
+        if data.len() != block.len as usize {
+            return Err(UsageError::OutOfRange);
+        }
+        let Some(i) = self.peer_requests.iter().position(|b| *b == block) else {
+            return Err(UsageError::NotRequested);
+        };
+        self.peer_requests.remove(i);
+        message::encode_piece_header(block.piece, block.offset, block.len, &mut self.encode_buf);
+        self.flush_encoded();
+        self.transmit.push_back(data);
+        self.uploaded += u64::from(block.len);
+        Ok(())
+    }
+
+    /// Declines one of the peer's requests (BEP 6 reject; without the fast extension the
+    /// request is dropped silently).
+    pub fn reject(&mut self, block: BlockRef) -> Result<(), UsageError> {
+        self.check_open()?;
+        let Some(i) = self.peer_requests.iter().position(|b| *b == block) else {
+            return Err(UsageError::NotRequested);
+        };
+        self.peer_requests.remove(i);
+        if self.fast() {
+            self.send(&Message::Reject(block));
+        }
+        Ok(())
+    }
+
+    /// Suggests a piece (BEP 6).
+    pub fn suggest(&mut self, piece: PieceIndex) -> Result<(), UsageError> {
+        self.check_open()?;
+        if !self.fast() {
+            return Err(UsageError::Unsupported);
+        }
+        if piece.0 >= self.config.geometry.num_pieces {
+            return Err(UsageError::OutOfRange);
+        }
+        self.send(&Message::Suggest(piece));
+        Ok(())
+    }
+
+    /// Sends a ut_metadata message (BEP 9).
+    pub fn send_metadata(&mut self, message: &Metadata) -> Result<(), UsageError> {
+        self.send_extension(extended::name::UT_METADATA, message.encode())
+    }
+
+    /// Sends a ut_pex message (BEP 11).
+    pub fn send_pex(&mut self, pex: &Pex) -> Result<(), UsageError> {
+        self.send_extension(extended::name::UT_PEX, pex.encode())
+    }
+
+    /// Tells the peer we lost a piece (BEP 54).
+    pub fn dont_have(&mut self, piece: PieceIndex) -> Result<(), UsageError> {
+        let payload = extended::encode_dont_have(piece).to_vec();
+        self.send_extension(extended::name::LT_DONTHAVE, payload)
+    }
+
+    /// Sends a raw message (BEP 52 hash messages, `port`, extensions this crate does not
+    /// know).
+    pub fn send_message(&mut self, message: &Message) -> Result<(), UsageError> {
+        self.check_open()?;
+        self.send(message);
+        Ok(())
+    }
+
+    /// Ends the session.
+    pub fn close(&mut self) {
+        if !self.is_closed() {
+            self.close_with(CloseReason::Local);
+        }
+    }
+
+    // (D) output
+
+    /// The next bytes to send, in order, as of `now` (the keep-alive clock counts from the
+    /// last bytes handed out). Blocks come as their own chunks, shared with the caller's
+    /// `Bytes`, so a vectored write sends them without a copy.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
+        self.flush_encoded();
+        let chunk = self.transmit.pop_front();
+        if chunk.is_some() {
+            self.last_sent = now;
+        }
+        chunk
+    }
+
+    /// When [`Session::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.is_closed() {
+            return None;
+        }
+        let mut deadlines = vec![self.last_received + self.config.idle_timeout];
+        match self.state {
+            State::AwaitingHandshake => {
+                deadlines.push(self.opened_at + self.config.handshake_timeout);
+            }
+            // Bytes waiting to be sent will reset the keep-alive clock when they go.
+            _ if self.transmit.is_empty() && self.encode_buf.is_empty() => {
+                deadlines.push(self.last_sent + self.config.keepalive_interval);
+            }
+            _ => {}
+        }
+        deadlines.extend(self.snub_deadline());
+        deadlines.into_iter().min()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // private
+
+    fn consume(&mut self, now: Instant, buf: &mut BytesMut) -> Result<(), CloseReason> {
+        if matches!(self.state, State::AwaitingHandshake) {
+            match Handshake::decode(buf).map_err(CloseReason::Malformed)? {
+                Status::Partial => return Ok(()),
+                Status::Complete((peer, used)) => {
+                    let _ = buf.split_to(used);
+                    self.on_handshake(peer)?;
+                }
+            }
+        }
+        loop {
+            if self.is_closed() {
+                return Ok(());
+            }
+            match Message::decode(buf, &self.config.limits).map_err(CloseReason::Malformed)? {
+                Status::Partial => return Ok(()),
+                Status::Complete(m) => self.on_message(now, m)?,
+            }
+        }
+    }
+
+    fn on_handshake(&mut self, peer: Handshake) -> Result<(), CloseReason> {
+        if peer.info_hash != self.config.local.info_hash {
+            return Err(CloseReason::Violation(ProtocolViolation::WrongInfoHash));
+        }
+        if peer.peer_id == self.config.local.peer_id {
+            return Err(CloseReason::Violation(ProtocolViolation::OwnPeerId));
+        }
+        let common = self.config.local.reserved.common(&peer.reserved);
+        self.state = State::Open;
+        self.peer = Some(PeerState {
+            handshake: peer,
+            common,
+            extended: None,
+            pieces: None,
+            past_first: false,
+        });
+        self.events.push_back(Event::Handshake { peer, common });
+        if common.extension_protocol() {
+            let mut ours = self.config.extended.clone();
+            if ours.your_ip.is_none() {
+                ours.your_ip = self.config.peer_ip;
+            }
+            self.send(&Message::Extended {
+                id: 0,
+                payload: Bytes::from(ours.encode()),
+            });
+        }
+        let fast = common.fast();
+        let geometry = self.config.geometry;
+        match self.local_pieces.take() {
+            Some(LocalPieces::All) if fast => self.send(&Message::HaveAll),
+            Some(LocalPieces::None) if fast => self.send(&Message::HaveNone),
+            Some(LocalPieces::All) => {
+                let bits = Bitfield::full(geometry.num_pieces).to_bytes();
+                self.send(&Message::Bitfield(bits));
+            }
+            Some(LocalPieces::Some(bits)) if bits.len() == geometry.num_pieces => {
+                self.send(&Message::Bitfield(bits.to_bytes()));
+            }
+            _ => {}
+        }
+        if fast && let Some(ip) = self.config.peer_ip {
+            let set = crate::fast::allowed_fast_set(
+                ip,
+                &self.config.local.info_hash,
+                geometry.num_pieces,
+                self.config.allowed_fast,
+            );
+            for piece in set {
+                self.allowed_fast_out.push(piece);
+                self.send(&Message::AllowedFast(piece));
+            }
+        }
+        Ok(())
+    }
+
+    fn on_message(&mut self, now: Instant, m: Message) -> Result<(), CloseReason> {
+        use ProtocolViolation as V;
+        let geometry = self.config.geometry;
+        let fast = self.fast();
+        let violation = |v| Err(CloseReason::Violation(v));
+        let check_piece = |p: PieceIndex| {
+            if p.0 < geometry.num_pieces {
+                Ok(p)
+            } else {
+                Err(CloseReason::Violation(V::PieceOutOfRange(p.0)))
+            }
+        };
+        // BEP 6 messages need the fast extension on both sides.
+        if let Some(id) = fast_id(&m)
+            && !fast
+        {
+            return violation(V::FastNotNegotiated(id));
+        }
+        // The bitfield window: a bitfield, have all or have none may only come before any
+        // other message, extended ones (libtorrent sends its extended handshake first),
+        // keep-alives and port aside.
+        let opens_window = matches!(
+            m,
+            Message::KeepAlive | Message::Extended { .. } | Message::Port(_)
+        );
+        let peer = self.peer.as_mut().expect("Open implies a peer handshake");
+        if let Message::Bitfield(_) | Message::HaveAll | Message::HaveNone = m {
+            if peer.past_first {
+                return violation(V::BitfieldNotFirst);
+            }
+            peer.past_first = true;
+            let pieces = match &m {
+                Message::Bitfield(bytes) => Bitfield::from_wire(bytes, geometry.num_pieces)
+                    .map_err(|e| match e {
+                        BitfieldError::WrongLength { len, expected } => {
+                            CloseReason::Violation(V::BitfieldLength { len, expected })
+                        }
+                        BitfieldError::SpareBits => CloseReason::Violation(V::BitfieldSpareBits),
+                    })?,
+                Message::HaveAll => Bitfield::full(geometry.num_pieces),
+                _ => Bitfield::new(geometry.num_pieces),
+            };
+            peer.pieces = Some(pieces.clone());
+            self.events.push_back(Event::PeerPieces(pieces));
+            return Ok(());
+        }
+        if !opens_window && !peer.past_first {
+            // No bitfield: the peer has nothing yet.
+            peer.past_first = true;
+            peer.pieces = Some(Bitfield::new(geometry.num_pieces));
+        }
+        match m {
+            Message::KeepAlive => {}
+            Message::Choke => {
+                if !self.peer_choking {
+                    self.peer_choking = true;
+                    // BEP 6: with the fast extension a choke no longer drops requests;
+                    // the peer rejects the ones it will not serve.
+                    let dropped = if fast {
+                        Vec::new()
+                    } else {
+                        let dropped = std::mem::take(&mut self.requested);
+                        for &b in &dropped {
+                            self.remember_cancelled(b);
+                        }
+                        dropped
+                    };
+                    self.events.push_back(Event::Choked { dropped });
+                }
+            }
+            Message::Unchoke => {
+                if self.peer_choking {
+                    self.peer_choking = false;
+                    self.events.push_back(Event::Unchoked);
+                }
+            }
+            Message::Interested => {
+                if !self.peer_interested {
+                    self.peer_interested = true;
+                    self.events.push_back(Event::Interested);
+                }
+            }
+            Message::NotInterested => {
+                if self.peer_interested {
+                    self.peer_interested = false;
+                    self.events.push_back(Event::NotInterested);
+                }
+            }
+            Message::Have(p) => {
+                let p = check_piece(p)?;
+                let peer = self.peer.as_mut().expect("Open implies a peer handshake");
+                if peer.pieces.as_mut().is_some_and(|bits| bits.insert(p)) {
+                    self.events.push_back(Event::Have(p));
+                }
+            }
+            Message::Bitfield(_) | Message::HaveAll | Message::HaveNone => {
+                unreachable!("handled above")
+            }
+            Message::Request(block) => self.on_request(block)?,
+            Message::Piece {
+                piece,
+                offset,
+                data,
+            } => {
+                let block = BlockRef {
+                    piece,
+                    offset,
+                    len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+                };
+                if let Some(i) = self.requested.iter().position(|b| *b == block) {
+                    self.requested.swap_remove(i);
+                    self.downloaded += u64::from(block.len);
+                    self.last_block = now;
+                    self.snubbed = false;
+                    self.events.push_back(Event::Block { block, data });
+                } else if let Some(i) = self.cancelled.iter().position(|b| *b == block) {
+                    // Crossed our cancel (or a choke) on the wire: not the peer's fault.
+                    self.cancelled.remove(i);
+                } else {
+                    return violation(V::UnrequestedBlock(block));
+                }
+            }
+            Message::Cancel(block) => {
+                if let Some(i) = self.peer_requests.iter().position(|b| *b == block) {
+                    self.peer_requests.remove(i);
+                    self.events.push_back(Event::Cancel(block));
+                }
+            }
+            Message::Port(port) => self.events.push_back(Event::Port(port)),
+            Message::Suggest(p) => {
+                let p = check_piece(p)?;
+                self.events.push_back(Event::Suggest(p));
+            }
+            Message::Reject(block) => {
+                // A reject for something we no longer wait for is harmless (it crossed a
+                // cancel); libtorrent ignores those too.
+                if let Some(i) = self.requested.iter().position(|b| *b == block) {
+                    self.requested.swap_remove(i);
+                    self.events.push_back(Event::Rejected(block));
+                }
+            }
+            Message::AllowedFast(p) => {
+                let p = check_piece(p)?;
+                if !self.allowed_fast_in.contains(&p) && self.allowed_fast_in.len() < 256 {
+                    self.allowed_fast_in.push(p);
+                    self.events.push_back(Event::AllowedFast(p));
+                }
+            }
+            Message::Extended { id, payload } => self.on_extended(id, payload)?,
+            Message::HashRequest(r) => self.events.push_back(Event::HashRequest(r)),
+            Message::Hashes { request, hashes } => {
+                self.events.push_back(Event::Hashes { request, hashes });
+            }
+            Message::HashReject(r) => self.events.push_back(Event::HashReject(r)),
+            // BEP 3 peers ignore messages they do not know.
+            Message::Unknown { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn on_request(&mut self, block: BlockRef) -> Result<(), CloseReason> {
+        if !self.config.geometry.contains(&block) || block.len > self.config.max_request_len {
+            return Err(CloseReason::Violation(ProtocolViolation::InvalidRequest(
+                block,
+            )));
+        }
+        let fast = self.fast();
+        let allowed = !self.am_choking || (fast && self.allowed_fast_out.contains(&block.piece));
+        if !allowed {
+            // BEP 6: "reject requests when choking"; BEP 3 peers just ignore them.
+            if fast {
+                self.send(&Message::Reject(block));
+            }
+            return Ok(());
+        }
+        if self.peer_requests.len() >= 2 * self.config.max_peer_requests {
+            return Err(CloseReason::Violation(ProtocolViolation::TooManyRequests));
+        }
+        if self.peer_requests.len() >= self.config.max_peer_requests
+            || self.peer_requests.contains(&block)
+        {
+            if fast {
+                self.send(&Message::Reject(block));
+            }
+            return Ok(());
+        }
+        self.peer_requests.push_back(block);
+        self.events.push_back(Event::Request(block));
+        Ok(())
+    }
+
+    fn on_extended(&mut self, id: u8, payload: Bytes) -> Result<(), CloseReason> {
+        let peer = self.peer.as_mut().expect("Open implies a peer handshake");
+        if !peer.common.extension_protocol() {
+            return Err(CloseReason::Violation(
+                ProtocolViolation::ExtensionsNotNegotiated,
+            ));
+        }
+        let malformed = CloseReason::Malformed;
+        match id {
+            0 => {
+                let h = ExtendedHandshake::decode(&payload).map_err(malformed)?;
+                // A later extended handshake updates the first (BEP 10 allows it).
+                peer.extended = Some(h.clone());
+                self.events.push_back(Event::ExtendedHandshake(h));
+            }
+            EXT_METADATA if self.announced(extended::name::UT_METADATA) => {
+                let m = Metadata::decode(&payload).map_err(malformed)?;
+                self.events.push_back(Event::Metadata(m));
+            }
+            EXT_PEX if self.announced(extended::name::UT_PEX) => {
+                let pex = Pex::decode(&payload).map_err(malformed)?;
+                self.events.push_back(Event::Pex(pex));
+            }
+            EXT_DONTHAVE if self.announced(extended::name::LT_DONTHAVE) => {
+                let piece = extended::decode_dont_have(&payload).map_err(malformed)?;
+                if piece.0 >= self.config.geometry.num_pieces {
+                    return Err(CloseReason::Violation(ProtocolViolation::PieceOutOfRange(
+                        piece.0,
+                    )));
+                }
+                let peer = self.peer.as_mut().expect("Open implies a peer handshake");
+                if peer.pieces.as_mut().is_some_and(|b| b.remove(piece)) {
+                    self.events.push_back(Event::DontHave(piece));
+                }
+            }
+            id => self.events.push_back(Event::Extended { id, payload }),
+        }
+        Ok(())
+    }
+
+    /// Whether our extended handshake announces `name` under its constant id.
+    fn announced(&self, name: &str) -> bool {
+        self.config.extended.extension_id(name).is_some()
+    }
+
+    fn send_extension(&mut self, name: &str, payload: Vec<u8>) -> Result<(), UsageError> {
+        self.check_open()?;
+        let id = self
+            .peer
+            .as_ref()
+            .filter(|p| p.common.extension_protocol())
+            .and_then(|p| p.extended.as_ref())
+            .and_then(|e| e.extension_id(name))
+            .ok_or(UsageError::Unsupported)?;
+        self.send(&Message::Extended {
+            id,
+            payload: Bytes::from(payload),
+        });
+        Ok(())
+    }
+
+    fn send(&mut self, m: &Message) {
+        m.encode(&mut self.encode_buf);
+    }
+
+    fn flush_encoded(&mut self) {
+        if !self.encode_buf.is_empty() {
+            let chunk = self.encode_buf.split().freeze();
+            self.transmit.push_back(chunk);
+        }
+    }
+
+    fn remember_cancelled(&mut self, block: BlockRef) {
+        // Enough to cover what can be in flight; the oldest are forgotten.
+        if self.cancelled.len() >= 4 * self.config.max_outstanding.max(1) {
+            self.cancelled.pop_front();
+        }
+        self.cancelled.push_back(block);
+    }
+
+    fn request_depth(&self) -> usize {
+        let reqq = self
+            .peer_extended()
+            .and_then(|e| e.reqq)
+            .map_or(self.config.default_peer_reqq, |q| q as usize);
+        reqq.clamp(1, self.config.max_outstanding)
+    }
+
+    fn snub_deadline(&self) -> Option<Instant> {
+        (!self.snubbed && !self.requested.is_empty())
+            .then(|| self.last_block + self.config.request_timeout)
+    }
+
+    fn fast(&self) -> bool {
+        self.peer.as_ref().is_some_and(|p| p.common.fast())
+    }
+
+    fn check_open(&self) -> Result<(), UsageError> {
+        match self.state {
+            State::Open => Ok(()),
+            State::AwaitingHandshake => Err(UsageError::NotOpen),
+            State::Closed => Err(UsageError::Closed),
+        }
+    }
+
+    fn check_not_closed(&self) -> Result<(), UsageError> {
+        if self.is_closed() {
+            Err(UsageError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn close_with(&mut self, reason: CloseReason) {
+        self.state = State::Closed;
+        self.transmit.clear();
+        self.encode_buf.clear();
+        self.requested.clear();
+        self.peer_requests.clear();
+        self.events.push_back(Event::Closed(reason));
+    }
+}
+
+/// The id of a BEP 6 message.
+fn fast_id(m: &Message) -> Option<u8> {
+    Some(match m {
+        Message::Suggest(_) => message::id::SUGGEST,
+        Message::HaveAll => message::id::HAVE_ALL,
+        Message::HaveNone => message::id::HAVE_NONE,
+        Message::Reject(_) => message::id::REJECT,
+        Message::AllowedFast(_) => message::id::ALLOWED_FAST,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;
