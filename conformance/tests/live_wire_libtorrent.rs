@@ -2,7 +2,8 @@
 //! (`external/libtorrent_seed.py`), and this test, using only `peer_wire::Session` and a plain
 //! TCP socket, does the handshakes, reads the seed's pieces announcement, becomes interested,
 //! waits to be unchoked, requests every block of two pieces (a full one and the short last
-//! one) and checks each piece's SHA-1 against the torrent.
+//! one) and checks each piece's SHA-1 against the torrent. On the same connection it fetches
+//! the info dictionary over ut_metadata (BEP 9) and checks that it hashes to the info-hash.
 //!
 //! Needs Debian's python3-libtorrent; under `PEERCDN_REQUIRE_EXTERNAL=1` (set by
 //! `scripts/test`) a missing libtorrent is a failure, not a skip.
@@ -14,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use peer_wire::extended::ExtendedHandshake;
+use peer_wire::extended::{ExtendedHandshake, METADATA_PIECE_LEN, Metadata};
 use peer_wire::{
     BlockRef, Config, Event, Geometry, Handshake, InfoHash, LocalPieces, PeerId, PieceIndex,
     Reserved, Session,
@@ -130,8 +131,11 @@ fn we_download_and_verify_pieces_from_a_libtorrent_seed_with_only_peer_wire() {
     let total_blocks = missing.len();
     let mut received = 0;
     let mut seen: Vec<String> = Vec::new();
+    let mut metadata: Vec<u8> = Vec::new();
+    let mut metadata_pieces = 0u32;
+    let mut metadata_done = 0u32;
     let mut buf = BytesMut::with_capacity(1 << 16);
-    while received < total_blocks {
+    while received < total_blocks || metadata_done < metadata_pieces.max(1) {
         let now = clock();
         while let Some(chunk) = session.poll_transmit(now) {
             stream.write_all(&chunk).unwrap();
@@ -147,6 +151,19 @@ fn we_download_and_verify_pieces_from_a_libtorrent_seed_with_only_peer_wire() {
                     let at = block.offset as usize;
                     pieces[i][at..at + data.len()].copy_from_slice(&data);
                     received += 1;
+                }
+                Event::ExtendedHandshake(h) => {
+                    let size = h.metadata_size.expect("libtorrent announces metadata_size");
+                    metadata = vec![0; size as usize];
+                    metadata_pieces = size.div_ceil(METADATA_PIECE_LEN);
+                    for piece in 0..metadata_pieces {
+                        session.send_metadata(&Metadata::Request { piece }).unwrap();
+                    }
+                }
+                Event::Metadata(Metadata::Data { piece, data, .. }) => {
+                    let at = (piece * METADATA_PIECE_LEN) as usize;
+                    metadata[at..at + data.len()].copy_from_slice(&data);
+                    metadata_done += 1;
                 }
                 Event::Closed(reason) => panic!("closed: {reason} after {seen:?}"),
                 ref other => seen.push(format!("{other:?}").chars().take(80).collect()),
@@ -166,7 +183,7 @@ fn we_download_and_verify_pieces_from_a_libtorrent_seed_with_only_peer_wire() {
         while let Some(chunk) = session.poll_transmit(now) {
             stream.write_all(&chunk).unwrap();
         }
-        if received == total_blocks {
+        if received == total_blocks && metadata_pieces > 0 && metadata_done == metadata_pieces {
             break;
         }
         let mut scratch = vec![0u8; 1 << 16];
@@ -196,6 +213,11 @@ fn we_download_and_verify_pieces_from_a_libtorrent_seed_with_only_peer_wire() {
             "piece {piece:?} matches the torrent"
         );
     }
+    assert_eq!(
+        torrent_format::hash::sha1(&metadata),
+        info_hash.0,
+        "the info dictionary from ut_metadata hashes to the info-hash"
+    );
     let (down, _) = session.payload_bytes();
     assert_eq!(
         down,

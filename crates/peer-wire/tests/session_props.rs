@@ -1,5 +1,6 @@
 //! Session invariants under arbitrary sequences of peer messages, application commands and
-//! clock jumps: no panic; `Closed` at most once and nothing after it; our outstanding requests
+//! clock jumps: no panic; `Closed` at most once and nothing after it; the peer's pieces
+//! announced once, before any `Have`; our outstanding requests
 //! within the depth and inside the torrent; the peer's queued requests within the limit and
 //! only while we may serve them; deadlines never in the past after `handle_timeout`.
 
@@ -121,6 +122,7 @@ proptest! {
         s.handle_bytes(now, &mut wire);
 
         let mut closed = 0;
+        let mut pieces_announced = 0;
         let mut peer_requests: Vec<BlockRef> = Vec::new();
         for op in ops {
             let was_closed = s.is_closed();
@@ -176,10 +178,15 @@ proptest! {
                 match e {
                     Event::Closed(_) => closed += 1,
                     Event::Request(b) => peer_requests.push(b),
+                    Event::PeerPieces(_) => pieces_announced += 1,
+                    Event::Have(_) | Event::DontHave(_) => {
+                        prop_assert_eq!(pieces_announced, 1, "what the peer has comes before its haves");
+                    }
                     _ => {}
                 }
             }
             prop_assert!(closed <= 1);
+            prop_assert!(pieces_announced <= 1, "the peer's pieces are announced once");
             prop_assert_eq!(closed == 1, s.is_closed());
             prop_assert!(s.requested().len() <= 2000);
             prop_assert!(s.requested().iter().all(|b| geometry.contains(b)));

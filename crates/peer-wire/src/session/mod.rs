@@ -125,6 +125,9 @@ pub struct Config {
     pub peer_ip: Option<IpAddr>,
     /// How many allowed-fast pieces to offer a peer we choke (libtorrent: 5).
     pub allowed_fast: usize,
+    /// Largest info dictionary accepted over ut_metadata (BEP 9); libtorrent's default is
+    /// 30 MiB. A metadata piece claiming a larger `total_size` closes the session.
+    pub max_metadata_size: u32,
 }
 
 impl Config {
@@ -156,6 +159,7 @@ impl Config {
             request_timeout: Duration::from_secs(60),
             peer_ip: None,
             allowed_fast: 5,
+            max_metadata_size: 30 << 20,
         }
     }
 }
@@ -209,6 +213,10 @@ pub enum ProtocolViolation {
     /// A BEP 10 message without the extension protocol.
     #[error("extended message without the extension protocol")]
     ExtensionsNotNegotiated,
+    /// A ut_metadata piece whose `total_size` is over [`Config::max_metadata_size`] or is not
+    /// the `metadata_size` of the peer's extended handshake.
+    #[error("metadata of {0} bytes: over the limit or not what the peer announced")]
+    MetadataSize(u32),
 }
 
 /// A command the session cannot carry out: a bug in the caller.
@@ -274,8 +282,9 @@ pub enum Event {
     },
     /// The peer's extended handshake (BEP 10).
     ExtendedHandshake(ExtendedHandshake),
-    /// What the peer has at the start (bitfield, have all, have none; have none is an empty
-    /// bitfield).
+    /// What the peer has at the start: its bitfield, have all, have none (an empty bitfield),
+    /// or, when its first message is something else, an empty bitfield. Exactly once per
+    /// session, before any `Have` or `DontHave`.
     PeerPieces(Bitfield),
     /// The peer has a new piece.
     Have(PieceIndex),
@@ -307,9 +316,14 @@ pub enum Event {
     },
     /// The peer will not serve a request (BEP 6).
     Rejected(BlockRef),
-    /// Requests outstanding and no block for [`Config::request_timeout`]. Reported once until
-    /// a block arrives.
-    Snubbed,
+    /// Requests outstanding and no block for [`Config::request_timeout`]: the peer snubs us.
+    /// Reported once until a block arrives. The requests stay outstanding here (a late block
+    /// is still welcome); `outstanding` lists them so that the picker can ask other peers
+    /// too, or [`Session::cancel`] them.
+    Snubbed {
+        /// Our requests at the time.
+        outstanding: Vec<BlockRef>,
+    },
     /// The peer suggests a piece (BEP 6).
     Suggest(PieceIndex),
     /// We may request this piece while choked (BEP 6).
@@ -552,7 +566,9 @@ impl Session {
             && now >= deadline
         {
             self.snubbed = true;
-            self.events.push_back(Event::Snubbed);
+            self.events.push_back(Event::Snubbed {
+                outstanding: self.requested.clone(),
+            });
         }
     }
 
@@ -903,9 +919,11 @@ impl Session {
             return Ok(());
         }
         if !opens_window && !peer.past_first {
-            // No bitfield: the peer has nothing yet.
+            // No bitfield (BEP 3 lets a peer with nothing skip it): the peer has nothing yet.
             peer.past_first = true;
-            peer.pieces = Some(Bitfield::new(geometry.num_pieces));
+            let nothing = Bitfield::new(geometry.num_pieces);
+            peer.pieces = Some(nothing.clone());
+            self.events.push_back(Event::PeerPieces(nothing));
         }
         match m {
             Message::KeepAlive => {}
@@ -1064,6 +1082,16 @@ impl Session {
             }
             EXT_METADATA if self.announced(extended::name::UT_METADATA) => {
                 let m = Metadata::decode(&payload).map_err(malformed)?;
+                if let Metadata::Data { total_size, .. } = m {
+                    let announced = self.peer_extended().and_then(|e| e.metadata_size);
+                    if total_size > self.config.max_metadata_size
+                        || announced.is_some_and(|a| a != total_size)
+                    {
+                        return Err(CloseReason::Violation(ProtocolViolation::MetadataSize(
+                            total_size,
+                        )));
+                    }
+                }
                 self.events.push_back(Event::Metadata(m));
             }
             EXT_PEX if self.announced(extended::name::UT_PEX) => {

@@ -418,7 +418,8 @@ fn while_choking_requests_are_rejected_with_fast_and_ignored_without() {
     for reserved in [Reserved::ours(), Reserved::default()] {
         let (mut s, now) = facing_raw_peer(reserved);
         let seen = feed(&mut s, now, &[Message::Request(block(0, 0, 16384))]);
-        assert!(seen.is_empty());
+        // No bitfield came first: the peer has nothing; and no Request event.
+        assert!(matches!(&seen[..], [Event::PeerPieces(b)] if b.count() == 0));
         let mut sent = drain(&mut s, now);
         let reply = Message::decode(&mut sent, &Limits::default()).unwrap();
         if reserved.fast() {
@@ -540,7 +541,12 @@ fn a_peer_that_sends_no_block_for_a_minute_is_snubbing_us() {
     let snub = later + Duration::from_secs(60);
     assert!(s.poll_timeout().unwrap() <= snub);
     s.handle_timeout(snub);
-    assert_eq!(events(&mut s), [Event::Snubbed]);
+    assert_eq!(
+        events(&mut s),
+        [Event::Snubbed {
+            outstanding: vec![block(0, 0, 16384)]
+        }]
+    );
     assert!(s.is_snubbed());
     s.handle_timeout(snub);
     assert!(events(&mut s).is_empty(), "reported once");
@@ -610,4 +616,52 @@ fn malformed_bytes_close_the_session_once() {
     s.handle_bytes(now, &mut more);
     assert!(events(&mut s).is_empty());
     assert_eq!(s.request(block(0, 0, 1)), Err(UsageError::Closed));
+}
+
+#[test]
+fn metadata_pieces_must_match_the_announced_size_and_the_limit() {
+    use crate::extended::Metadata;
+    let data = |total_size: u32| Message::Extended {
+        id: EXT_METADATA,
+        payload: Bytes::from(
+            Metadata::Data {
+                piece: 0,
+                total_size,
+                data: Bytes::from(vec![0; total_size.min(16384) as usize]),
+            }
+            .encode(),
+        ),
+    };
+    let announce = |size: u32| Message::Extended {
+        id: 0,
+        payload: Bytes::from(
+            ExtendedHandshake {
+                metadata_size: Some(size),
+                ..ExtendedHandshake::default()
+            }
+            .encode(),
+        ),
+    };
+    let (mut s, now) = facing_raw_peer(Reserved::ours());
+    let seen = feed(&mut s, now, &[announce(100), data(100)]);
+    assert!(matches!(
+        seen.last(),
+        Some(Event::Metadata(Metadata::Data {
+            total_size: 100,
+            ..
+        }))
+    ));
+    let seen = feed(&mut s, now, &[data(200)]);
+    assert_eq!(
+        closed_by(&seen),
+        Some(CloseReason::Violation(ProtocolViolation::MetadataSize(200)))
+    );
+    let (mut s, now) = facing_raw_peer(Reserved::ours());
+    let seen = feed(&mut s, now, &[data(31 << 20)]);
+    assert_eq!(
+        closed_by(&seen),
+        Some(CloseReason::Violation(ProtocolViolation::MetadataSize(
+            31 << 20
+        )))
+    );
 }
