@@ -15,11 +15,15 @@
 //!   would put it there: ours into a reused `BytesMut` (`reserve` takes back the storage that the
 //!   previous round's frames released, then `extend_from_slice`), rqbit's into a reused `Vec<u8>`
 //!   (its ring buffer in `librqbit`'s `ReadBuf`). That copy is outside the timing for both. Timed:
-//!   taking every message off the buffer and handing it, whole, to `black_box`, then dropping it.
+//!   taking every message off the buffer and reading all its fields, as a session would (folded
+//!   into a checksum that goes to `black_box`), then dropping it.
 //!   Ours: `Message::decode` (each frame is split off the buffer; a block or an extended payload
 //!   is a `Bytes` sharing the buffer's memory). rqbit: `Message::deserialize(rest, &[])`, which
 //!   borrows from the buffer, then advancing by the length it returns, as `ReadBuf::read_message`
-//!   does. Neither copies a block.
+//!   does. Neither copies a block. But rqbit's block is only lent until the next message, while
+//!   ours is an owned `Bytes` (two atomic reference-count updates per frame): `rqbit_owned`
+//!   adds the copy that keeping a lent block takes (into an owned `Bytes`), as handing it to
+//!   a disk-writing thread does, which ours does not need.
 //! - Encoding the mix: every message into one reused buffer. Ours: `Message::encode` into a
 //!   `Vec<u8>` cleared each round. rqbit: `Message::serialize` into the next bytes of a reused,
 //!   large enough `[u8]` (rqbit serializes into a fixed buffer).
@@ -103,7 +107,12 @@ fn mix() -> Vec<Spec> {
     (0..MIX_LEN)
         .map(|_| match rng.below(1000) {
             0..460 => Spec::Have(rng.below(20_000)),
-            460..860 => {
+            860..920 if !recent.is_empty() => {
+                let (p, o, l) = recent[rng.below(recent.len() as u64) as usize];
+                Spec::Cancel(p, o, l)
+            }
+            // Also a cancel before any request: a request then.
+            460..920 => {
                 let r = (piece, offset, BLOCK);
                 offset += BLOCK;
                 if offset == PIECE_LEN {
@@ -114,10 +123,6 @@ fn mix() -> Vec<Spec> {
                     recent.remove(0);
                 }
                 Spec::Request(r.0, r.1, r.2)
-            }
-            860..920 => {
-                let (p, o, l) = recent[rng.below(recent.len() as u64) as usize];
-                Spec::Cancel(p, o, l)
             }
             920..953 => Spec::KeepAlive,
             953..968 => Spec::Interested,
@@ -234,32 +239,109 @@ fn refill_rqbit(rx: &mut Vec<u8>, stream: &[u8]) {
     rx.extend_from_slice(stream);
 }
 
+/// What a session does with a decoded message: reads every field (here into a checksum, which
+/// goes to `black_box`).
+fn fields_ours(m: &Message) -> u64 {
+    let bytes = |b: &Bytes| b.as_ptr().addr() as u64 ^ b.len() as u64;
+    let block =
+        |b: &BlockRef| u64::from(b.piece.0) ^ u64::from(b.offset) << 20 ^ u64::from(b.len) << 40;
+    match m {
+        Message::KeepAlive => 1,
+        Message::Choke => 2,
+        Message::Unchoke => 3,
+        Message::Interested => 4,
+        Message::NotInterested => 5,
+        Message::Have(p) => u64::from(p.0),
+        Message::Request(b) => block(b),
+        Message::Cancel(b) => !block(b),
+        Message::Piece {
+            piece,
+            offset,
+            data,
+        } => u64::from(piece.0) ^ u64::from(*offset) << 20 ^ bytes(data),
+        Message::Extended { id, payload } => u64::from(*id) ^ bytes(payload),
+        _ => unreachable!("not in the benchmark's streams"),
+    }
+}
+
+/// [`fields_ours`] for rqbit's messages. A `ut_pex` message is parsed already (see the header);
+/// it goes to `black_box` whole.
+fn fields_rqbit(m: &rq::Message<'_>) -> u64 {
+    let bytes = |b: &[u8]| b.as_ptr().addr() as u64 ^ b.len() as u64;
+    let block =
+        |r: &rq::Request| u64::from(r.index) ^ u64::from(r.begin) << 20 ^ u64::from(r.length) << 40;
+    match m {
+        rq::Message::KeepAlive => 1,
+        rq::Message::Choke => 2,
+        rq::Message::Unchoke => 3,
+        rq::Message::Interested => 4,
+        rq::Message::NotInterested => 5,
+        rq::Message::Have(p) => u64::from(*p),
+        rq::Message::Request(r) => block(r),
+        rq::Message::Cancel(r) => !block(r),
+        rq::Message::Piece(p) => {
+            let (first, second) = p.data();
+            u64::from(p.index) ^ u64::from(p.begin) << 20 ^ bytes(first) ^ bytes(second)
+        }
+        rq::Message::Extended(e) => {
+            black_box(e);
+            u64::from(rq::MY_EXTENDED_UT_PEX)
+        }
+        rq::Message::Bitfield(_) => unreachable!("not in the benchmark's streams"),
+    }
+}
+
 /// Takes every message off `rx` and hands it to the consumer, as a connection's read loop does.
 fn decode_ours(rx: &mut BytesMut, limits: &Limits) -> usize {
     let mut n = 0;
+    let mut sum = 0u64;
     while let Status::Complete(m) = Message::decode(rx, limits).expect("valid stream") {
-        black_box(m);
+        sum = sum.wrapping_add(fields_ours(&m));
         n += 1;
     }
+    black_box(sum);
     n
 }
 
 /// rqbit's `ReadBuf::read_message` loop over a contiguous buffer: deserialize, advance by the
 /// returned length, stop at "not enough data".
 fn decode_rqbit(rx: &[u8]) -> usize {
+    decode_rqbit_with(rx, |_| {})
+}
+
+/// rqbit's decoder lends each block until the next message; a block that must outlive that
+/// (handed to a disk-writing thread, as ours is) has to be copied out.
+fn decode_rqbit_owned(rx: &[u8]) -> usize {
+    decode_rqbit_with(rx, |m| {
+        if let rq::Message::Piece(p) = m {
+            // The block may wrap around rqbit's ring buffer: two slices.
+            let (first, second) = p.data();
+            let mut block = Vec::with_capacity(first.len() + second.len());
+            block.extend_from_slice(first);
+            block.extend_from_slice(second);
+            black_box(Bytes::from(block));
+        }
+    })
+}
+
+fn decode_rqbit_with(rx: &[u8], mut keep: impl FnMut(&rq::Message<'_>)) -> usize {
     let mut n = 0;
+    let mut sum = 0u64;
     let mut at = 0;
     loop {
         match rq::Message::deserialize(&rx[at..], &[]) {
             Ok((m, len)) => {
-                black_box(m);
+                sum = sum.wrapping_add(fields_rqbit(&m));
+                keep(&m);
                 at += len;
                 n += 1;
             }
-            Err(rq::MessageDeserializeError::NotEnoughData(..)) => return n,
+            Err(rq::MessageDeserializeError::NotEnoughData(..)) => break,
             Err(e) => panic!("valid stream: {e}"),
         }
     }
+    black_box(sum);
+    n
 }
 
 /// The mix in our types, and its bytes.
@@ -474,6 +556,16 @@ fn decode_pieces(c: &mut Criterion) {
                 &mut rx,
                 |rx| refill_rqbit(rx, &stream),
                 |rx| assert_eq!(decode_rqbit(rx), PIECES),
+            )
+        });
+    });
+    g.bench_function("rqbit_owned", |b| {
+        b.iter_custom(|iters| {
+            timed(
+                iters,
+                &mut rx,
+                |rx| refill_rqbit(rx, &stream),
+                |rx| assert_eq!(decode_rqbit_owned(rx), PIECES),
             )
         });
     });

@@ -168,25 +168,81 @@ impl Message {
         if buf.len() < len {
             return Ok(Status::Partial);
         }
+        // Messages without a payload to share are read from the buffer in place: no reference
+        // count to take and drop for a `have` or a `request`.
+        if let Some(m) = Self::parse_fixed(&buf[4..len])? {
+            buf.advance(len);
+            return Ok(Status::Complete(m));
+        }
         let mut frame = buf.split_to(len).freeze();
         frame.advance(4);
-        Self::parse(frame).map(Status::Complete)
+        Self::parse_shared(frame).map(Status::Complete)
     }
 
     /// Decodes a frame's body (the bytes after the length prefix).
-    pub fn parse(mut body: Bytes) -> Result<Self, DecodeError> {
-        if body.is_empty() {
-            return Ok(Self::KeepAlive);
+    pub fn parse(body: Bytes) -> Result<Self, DecodeError> {
+        match Self::parse_fixed(&body)? {
+            Some(m) => Ok(m),
+            None => Self::parse_shared(body),
         }
+    }
+
+    /// The messages of a fixed size; `None` for those with a payload (bitfield, piece,
+    /// extended, hashes, unknown ids), which [`Self::parse_shared`] reads.
+    #[inline(always)]
+    fn parse_fixed(body: &[u8]) -> Result<Option<Self>, DecodeError> {
+        let Some((&id, rest)) = body.split_first() else {
+            return Ok(Some(Self::KeepAlive));
+        };
+        let size = match id {
+            id::CHOKE
+            | id::UNCHOKE
+            | id::INTERESTED
+            | id::NOT_INTERESTED
+            | id::HAVE_ALL
+            | id::HAVE_NONE => 0,
+            id::HAVE | id::SUGGEST | id::ALLOWED_FAST => 4,
+            id::REQUEST | id::CANCEL | id::REJECT => 12,
+            id::PORT => 2,
+            id::HASH_REQUEST | id::HASH_REJECT => HASH_HEADER_LEN,
+            _ => return Ok(None),
+        };
+        if rest.len() != size {
+            return Err(DecodeError::WrongLength {
+                id,
+                len: rest.len(),
+            });
+        }
+        let word = |at: usize| u32::from_be_bytes(array(&rest[at..at + 4]));
+        let block = || BlockRef {
+            piece: PieceIndex(word(0)),
+            offset: word(4),
+            len: word(8),
+        };
+        Ok(Some(match id {
+            id::CHOKE => Self::Choke,
+            id::UNCHOKE => Self::Unchoke,
+            id::INTERESTED => Self::Interested,
+            id::NOT_INTERESTED => Self::NotInterested,
+            id::HAVE_ALL => Self::HaveAll,
+            id::HAVE_NONE => Self::HaveNone,
+            id::HAVE => Self::Have(PieceIndex(word(0))),
+            id::SUGGEST => Self::Suggest(PieceIndex(word(0))),
+            id::ALLOWED_FAST => Self::AllowedFast(PieceIndex(word(0))),
+            id::REQUEST => Self::Request(block()),
+            id::CANCEL => Self::Cancel(block()),
+            id::REJECT => Self::Reject(block()),
+            id::PORT => Self::Port(u16::from_be_bytes(array(rest))),
+            id::HASH_REQUEST => Self::HashRequest(hash_header(rest)),
+            // HASH_REJECT: the only id left with a fixed size.
+            _ => Self::HashReject(hash_header(rest)),
+        }))
+    }
+
+    /// The messages whose payload is handed out as a `Bytes` of the frame.
+    fn parse_shared(mut body: Bytes) -> Result<Self, DecodeError> {
         let id = body.get_u8();
         let len = body.len();
-        let exact = |n: usize| {
-            if len == n {
-                Ok(())
-            } else {
-                Err(DecodeError::WrongLength { id, len })
-            }
-        };
         let at_least = |n: usize| {
             if len >= n {
                 Ok(())
@@ -195,13 +251,7 @@ impl Message {
             }
         };
         let message = match id {
-            id::CHOKE => exact(0).map(|()| Self::Choke)?,
-            id::UNCHOKE => exact(0).map(|()| Self::Unchoke)?,
-            id::INTERESTED => exact(0).map(|()| Self::Interested)?,
-            id::NOT_INTERESTED => exact(0).map(|()| Self::NotInterested)?,
-            id::HAVE => exact(4).map(|()| Self::Have(PieceIndex(body.get_u32())))?,
             id::BITFIELD => Self::Bitfield(body),
-            id::REQUEST => exact(12).map(|()| Self::Request(block(&mut body)))?,
             id::PIECE => {
                 at_least(8)?;
                 let piece = PieceIndex(body.get_u32());
@@ -212,34 +262,22 @@ impl Message {
                     data: body,
                 }
             }
-            id::CANCEL => exact(12).map(|()| Self::Cancel(block(&mut body)))?,
-            id::PORT => exact(2).map(|()| Self::Port(body.get_u16()))?,
-            id::SUGGEST => exact(4).map(|()| Self::Suggest(PieceIndex(body.get_u32())))?,
-            id::HAVE_ALL => exact(0).map(|()| Self::HaveAll)?,
-            id::HAVE_NONE => exact(0).map(|()| Self::HaveNone)?,
-            id::REJECT => exact(12).map(|()| Self::Reject(block(&mut body)))?,
-            id::ALLOWED_FAST => exact(4).map(|()| Self::AllowedFast(PieceIndex(body.get_u32())))?,
             id::EXTENDED => {
                 at_least(1)?;
                 let id = body.get_u8();
                 Self::Extended { id, payload: body }
-            }
-            id::HASH_REQUEST => {
-                exact(HASH_HEADER_LEN).map(|()| Self::HashRequest(hash_header(&mut body)))?
             }
             id::HASHES => {
                 at_least(HASH_HEADER_LEN)?;
                 if !(len - HASH_HEADER_LEN).is_multiple_of(32) {
                     return Err(DecodeError::WrongLength { id, len });
                 }
-                let request = hash_header(&mut body);
+                let request = hash_header(&body);
+                body.advance(HASH_HEADER_LEN);
                 Self::Hashes {
                     request,
                     hashes: body,
                 }
-            }
-            id::HASH_REJECT => {
-                exact(HASH_HEADER_LEN).map(|()| Self::HashReject(hash_header(&mut body)))?
             }
             id => Self::Unknown { id, payload: body },
         };
@@ -251,68 +289,75 @@ impl Message {
         4 + self.body_len()
     }
 
-    /// Writes the message, length prefix included.
+    /// Writes the message, length prefix included. The small messages are built as one
+    /// fixed-size frame and written with a single `put_slice`.
     pub fn encode(&self, out: &mut impl BufMut) {
-        // The length prefix counts the id and payload; no message this crate builds exceeds
-        // u32 (payloads are Bytes of at most the limits the session enforces).
-        out.put_u32(u32::try_from(self.body_len()).unwrap_or(u32::MAX));
         match self {
-            Self::KeepAlive => {}
-            Self::Choke => out.put_u8(id::CHOKE),
-            Self::Unchoke => out.put_u8(id::UNCHOKE),
-            Self::Interested => out.put_u8(id::INTERESTED),
-            Self::NotInterested => out.put_u8(id::NOT_INTERESTED),
-            Self::Have(p) => {
-                out.put_u8(id::HAVE);
-                out.put_u32(p.0);
+            Self::KeepAlive => out.put_slice(&[0; 4]),
+            Self::Choke => out.put_slice(&[0, 0, 0, 1, id::CHOKE]),
+            Self::Unchoke => out.put_slice(&[0, 0, 0, 1, id::UNCHOKE]),
+            Self::Interested => out.put_slice(&[0, 0, 0, 1, id::INTERESTED]),
+            Self::NotInterested => out.put_slice(&[0, 0, 0, 1, id::NOT_INTERESTED]),
+            Self::HaveAll => out.put_slice(&[0, 0, 0, 1, id::HAVE_ALL]),
+            Self::HaveNone => out.put_slice(&[0, 0, 0, 1, id::HAVE_NONE]),
+            Self::Have(p) => out.put_slice(&index_frame(id::HAVE, p.0)),
+            Self::Suggest(p) => out.put_slice(&index_frame(id::SUGGEST, p.0)),
+            Self::AllowedFast(p) => out.put_slice(&index_frame(id::ALLOWED_FAST, p.0)),
+            Self::Request(b) => out.put_slice(&block_frame(id::REQUEST, b)),
+            Self::Cancel(b) => out.put_slice(&block_frame(id::CANCEL, b)),
+            Self::Reject(b) => out.put_slice(&block_frame(id::REJECT, b)),
+            Self::Port(port) => {
+                let [hi, lo] = port.to_be_bytes();
+                out.put_slice(&[0, 0, 0, 3, id::PORT, hi, lo]);
             }
             Self::Bitfield(bits) => {
+                self.put_prefix(out);
                 out.put_u8(id::BITFIELD);
                 out.put_slice(bits);
             }
-            Self::Request(b) => put_block(out, id::REQUEST, b),
             Self::Piece {
                 piece,
                 offset,
                 data,
             } => {
+                self.put_prefix(out);
                 out.put_u8(id::PIECE);
                 out.put_u32(piece.0);
                 out.put_u32(*offset);
                 out.put_slice(data);
             }
-            Self::Cancel(b) => put_block(out, id::CANCEL, b),
-            Self::Port(port) => {
-                out.put_u8(id::PORT);
-                out.put_u16(*port);
-            }
-            Self::Suggest(p) => {
-                out.put_u8(id::SUGGEST);
-                out.put_u32(p.0);
-            }
-            Self::HaveAll => out.put_u8(id::HAVE_ALL),
-            Self::HaveNone => out.put_u8(id::HAVE_NONE),
-            Self::Reject(b) => put_block(out, id::REJECT, b),
-            Self::AllowedFast(p) => {
-                out.put_u8(id::ALLOWED_FAST);
-                out.put_u32(p.0);
-            }
             Self::Extended { id: ext, payload } => {
+                self.put_prefix(out);
                 out.put_u8(id::EXTENDED);
                 out.put_u8(*ext);
                 out.put_slice(payload);
             }
-            Self::HashRequest(r) => put_hash_header(out, id::HASH_REQUEST, r),
+            Self::HashRequest(r) => {
+                self.put_prefix(out);
+                put_hash_header(out, id::HASH_REQUEST, r);
+            }
             Self::Hashes { request, hashes } => {
+                self.put_prefix(out);
                 put_hash_header(out, id::HASHES, request);
                 out.put_slice(hashes);
             }
-            Self::HashReject(r) => put_hash_header(out, id::HASH_REJECT, r),
+            Self::HashReject(r) => {
+                self.put_prefix(out);
+                put_hash_header(out, id::HASH_REJECT, r);
+            }
             Self::Unknown { id, payload } => {
+                self.put_prefix(out);
                 out.put_u8(*id);
                 out.put_slice(payload);
             }
         }
+    }
+
+    /// The length prefix of a message with a payload.
+    fn put_prefix(&self, out: &mut impl BufMut) {
+        // Payloads come from decoded frames (at most the message limit) or from the session,
+        // whose blocks and extension payloads are far below 4 GiB.
+        out.put_u32(u32::try_from(self.body_len()).unwrap_or(u32::MAX));
     }
 
     /// The id and payload length.
@@ -366,30 +411,29 @@ pub fn frame_len(buf: &[u8], limits: &Limits) -> Result<Status<usize>, DecodeErr
 /// `pieces root`, base layer, index, length, proof layers.
 const HASH_HEADER_LEN: usize = 32 + 4 * 4;
 
-fn block(body: &mut Bytes) -> BlockRef {
-    BlockRef {
-        piece: PieceIndex(body.get_u32()),
-        offset: body.get_u32(),
-        len: body.get_u32(),
-    }
+/// `have`, `suggest`, `allowed fast`: prefix 5, the id, a piece index.
+fn index_frame(id: u8, index: u32) -> [u8; 9] {
+    let [a, b, c, d] = index.to_be_bytes();
+    [0, 0, 0, 5, id, a, b, c, d]
 }
 
-fn put_block(out: &mut impl BufMut, id: u8, b: &BlockRef) {
-    out.put_u8(id);
-    out.put_u32(b.piece.0);
-    out.put_u32(b.offset);
-    out.put_u32(b.len);
+/// `request`, `cancel`, `reject`: prefix 13, the id, piece, offset, length.
+fn block_frame(id: u8, block: &BlockRef) -> [u8; 17] {
+    let mut f = [0, 0, 0, 13, id, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    f[5..9].copy_from_slice(&block.piece.0.to_be_bytes());
+    f[9..13].copy_from_slice(&block.offset.to_be_bytes());
+    f[13..].copy_from_slice(&block.len.to_be_bytes());
+    f
 }
 
-fn hash_header(body: &mut Bytes) -> HashRequest {
-    let pieces_root = array(&body[..32]);
-    body.advance(32);
+fn hash_header(body: &[u8]) -> HashRequest {
+    let word = |at: usize| u32::from_be_bytes(array(&body[at..at + 4]));
     HashRequest {
-        pieces_root,
-        base_layer: body.get_u32(),
-        index: body.get_u32(),
-        length: body.get_u32(),
-        proof_layers: body.get_u32(),
+        pieces_root: array(&body[..32]),
+        base_layer: word(32),
+        index: word(36),
+        length: word(40),
+        proof_layers: word(44),
     }
 }
 
