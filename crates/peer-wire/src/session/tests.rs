@@ -3,6 +3,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::*;
+use crate::DecodeError;
+use crate::message::Limits;
 use crate::{InfoHash, PeerId};
 
 const HASH: InfoHash = InfoHash([0xab; 20]);
