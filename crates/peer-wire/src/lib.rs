@@ -11,7 +11,8 @@ pub use bitfield::Bitfield;
 pub use handshake::{Handshake, Reserved};
 pub use message::{HashRequest, Limits, Message};
 pub use session::{
-    CloseReason, Config, Event, Geometry, LocalPieces, ProtocolViolation, Session, UsageError,
+    CloseReason, Config, Event, Geometry, LocalPieces, Outgoing, ProtocolViolation, Session,
+    UsageError,
 };
 pub use torrent_format::layout::PieceIndex;
 

@@ -47,9 +47,11 @@ pub struct Session {
     config: Config,
     state: State,
     /// Bytes ready to send, in order: runs of small messages, and blocks as their own chunks.
-    transmit: VecDeque<Bytes>,
-    /// Small messages not yet moved to `transmit`.
+    outbox: VecDeque<Outgoing>,
+    /// Where [`Session::poll_transmit`] encodes runs of small messages.
     encode_buf: BytesMut,
+    /// The block at the front of `outbox` has had its header handed out.
+    block_header_sent: bool,
     events: VecDeque<Event>,
 
     /// What we announce once the peer's handshake is in (until then `have` updates it).
@@ -82,6 +84,15 @@ pub struct Session {
     uploaded: u64,
 }
 
+/// What a session sends, before encoding ([`Session::poll_outgoing`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    /// Our handshake (always first).
+    Handshake(Handshake),
+    /// A message.
+    Message(Message),
+}
+
 #[derive(Debug)]
 enum State {
     AwaitingHandshake,
@@ -105,8 +116,9 @@ impl Session {
     pub fn new(config: Config, local_pieces: LocalPieces, now: Instant) -> Self {
         let mut s = Self {
             state: State::AwaitingHandshake,
-            transmit: VecDeque::new(),
+            outbox: VecDeque::new(),
             encode_buf: BytesMut::new(),
+            block_header_sent: false,
             events: VecDeque::new(),
             local_pieces: Some(local_pieces),
             peer: None,
@@ -128,7 +140,7 @@ impl Session {
             uploaded: 0,
             config,
         };
-        s.config.local.encode(&mut s.encode_buf);
+        s.outbox.push_back(Outgoing::Handshake(s.config.local));
         s
     }
 
@@ -227,6 +239,30 @@ impl Session {
         }
     }
 
+    /// The peer's handshake, already decoded: for a transport that carries messages rather
+    /// than bytes (the swarm simulator). Do not mix with [`Session::handle_bytes`].
+    pub fn handle_handshake(&mut self, now: Instant, peer: Handshake) {
+        if self.is_closed() || !matches!(self.state, State::AwaitingHandshake) {
+            return;
+        }
+        self.last_received = now;
+        if let Err(reason) = self.on_handshake(peer) {
+            self.close_with(reason);
+        }
+    }
+
+    /// A message, already decoded (see [`Session::handle_handshake`]). One that arrives
+    /// before the peer's handshake is ignored.
+    pub fn handle_message(&mut self, now: Instant, message: Message) {
+        if !self.is_open() {
+            return;
+        }
+        self.last_received = now;
+        if let Err(reason) = self.on_message(now, message) {
+            self.close_with(reason);
+        }
+    }
+
     /// Fires whatever timer is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.is_closed() {
@@ -242,8 +278,7 @@ impl Session {
         }
         if self.is_open()
             && now >= self.last_sent + self.config.keepalive_interval
-            && self.transmit.is_empty()
-            && self.encode_buf.is_empty()
+            && self.outbox.is_empty()
         {
             self.send(&Message::KeepAlive);
         }
@@ -371,9 +406,11 @@ impl Session {
             return Err(UsageError::NotRequested);
         };
         self.peer_requests.remove(i);
-        message::encode_piece_header(block.piece, block.offset, block.len, &mut self.encode_buf);
-        self.flush_encoded();
-        self.transmit.push_back(data);
+        self.send(&Message::Piece {
+            piece: block.piece,
+            offset: block.offset,
+            data,
+        });
         self.uploaded += u64::from(block.len);
         Ok(())
     }
@@ -443,12 +480,51 @@ impl Session {
     /// `Bytes`, so a vectored write sends them without a copy.
     #[must_use]
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Bytes> {
-        self.flush_encoded();
-        let chunk = self.transmit.pop_front();
-        if chunk.is_some() {
+        // A block already has its header in `encode_buf`: hand out its data.
+        if let Some(Outgoing::Message(Message::Piece { data, .. })) = self.outbox.front()
+            && self.encode_buf.is_empty()
+            && self.block_header_sent
+        {
+            let data = data.clone();
+            self.outbox.pop_front();
+            self.block_header_sent = false;
+            self.last_sent = now;
+            return Some(data);
+        }
+        while let Some(next) = self.outbox.front() {
+            match next {
+                Outgoing::Handshake(h) => h.encode(&mut self.encode_buf),
+                Outgoing::Message(Message::Piece {
+                    piece,
+                    offset,
+                    data,
+                }) => {
+                    let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+                    message::encode_piece_header(*piece, *offset, len, &mut self.encode_buf);
+                    self.block_header_sent = true;
+                    break;
+                }
+                Outgoing::Message(m) => m.encode(&mut self.encode_buf),
+            }
+            self.outbox.pop_front();
+        }
+        if self.encode_buf.is_empty() {
+            return None;
+        }
+        self.last_sent = now;
+        Some(self.encode_buf.split().freeze())
+    }
+
+    /// The next handshake or message to send, not encoded: for a transport that carries
+    /// messages rather than bytes (the swarm simulator). Do not mix with
+    /// [`Session::poll_transmit`] on one session.
+    #[must_use]
+    pub fn poll_outgoing(&mut self, now: Instant) -> Option<Outgoing> {
+        let next = self.outbox.pop_front();
+        if next.is_some() {
             self.last_sent = now;
         }
-        chunk
+        next
     }
 
     /// When [`Session::handle_timeout`] should next be called.
@@ -463,7 +539,7 @@ impl Session {
                 deadlines.push(self.opened_at + self.config.handshake_timeout);
             }
             // Bytes waiting to be sent will reset the keep-alive clock when they go.
-            _ if self.transmit.is_empty() && self.encode_buf.is_empty() => {
+            _ if self.outbox.is_empty() => {
                 deadlines.push(self.last_sent + self.config.keepalive_interval);
             }
             _ => {}
@@ -822,14 +898,7 @@ impl Session {
     }
 
     fn send(&mut self, m: &Message) {
-        m.encode(&mut self.encode_buf);
-    }
-
-    fn flush_encoded(&mut self) {
-        if !self.encode_buf.is_empty() {
-            let chunk = self.encode_buf.split().freeze();
-            self.transmit.push_back(chunk);
-        }
+        self.outbox.push_back(Outgoing::Message(m.clone()));
     }
 
     fn remember_cancelled(&mut self, block: BlockRef) {
@@ -875,8 +944,9 @@ impl Session {
 
     fn close_with(&mut self, reason: CloseReason) {
         self.state = State::Closed;
-        self.transmit.clear();
+        self.outbox.clear();
         self.encode_buf.clear();
+        self.block_header_sent = false;
         self.requested.clear();
         self.peer_requests.clear();
         self.events.push_back(Event::Closed(reason));

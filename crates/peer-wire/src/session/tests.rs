@@ -667,3 +667,65 @@ fn metadata_pieces_must_match_the_announced_size_and_the_limit() {
         )))
     );
 }
+
+#[test]
+fn sessions_also_talk_in_messages_for_a_simulator() {
+    let now = origin();
+    let mut a = Session::new(config(1, Reserved::ours()), LocalPieces::All, now);
+    let mut b = Session::new(config(2, Reserved::ours()), LocalPieces::None, now);
+    // Carries messages both ways until both are quiet, as a simulated link would.
+    fn carry(from: &mut Session, to: &mut Session, now: Instant) -> bool {
+        let mut moved = false;
+        while let Some(out) = from.poll_outgoing(now) {
+            moved = true;
+            match out {
+                Outgoing::Handshake(h) => to.handle_handshake(now, h),
+                Outgoing::Message(m) => to.handle_message(now, m),
+            }
+        }
+        moved
+    }
+    let step = |a: &mut Session, b: &mut Session| while carry(a, b, now) | carry(b, a, now) {};
+    step(&mut a, &mut b);
+    assert!(a.is_open() && b.is_open());
+    assert!(b.peer_pieces().is_some_and(Bitfield::is_full));
+    b.set_interested(true).unwrap();
+    a.unchoke().unwrap();
+    step(&mut a, &mut b);
+    let wanted = block(3, 16384, 16384);
+    b.request(wanted).unwrap();
+    step(&mut a, &mut b);
+    let data = Bytes::from(vec![5; 16384]);
+    assert!(events(&mut a).contains(&Event::Request(wanted)));
+    a.send_block(wanted, data.clone()).unwrap();
+    step(&mut a, &mut b);
+    let got = events(&mut b);
+    let Some(Event::Block { data: received, .. }) = got.last() else {
+        panic!("a block: {got:?}");
+    };
+    assert_eq!(received.as_ptr(), data.as_ptr(), "the same bytes, not a copy");
+}
+
+#[test]
+fn a_block_goes_out_as_header_then_its_own_chunk() {
+    let mut p = Pair::new(
+        config(1, Reserved::ours()),
+        LocalPieces::All,
+        config(2, Reserved::ours()),
+        LocalPieces::None,
+    );
+    p.b.set_interested(true).unwrap();
+    p.a.unchoke().unwrap();
+    p.step();
+    let wanted = block(0, 0, 16384);
+    p.b.request(wanted).unwrap();
+    p.step();
+    let data = Bytes::from(vec![9; 16384]);
+    p.a.have(PieceIndex(1)).unwrap();
+    p.a.send_block(wanted, data.clone()).unwrap();
+    let first = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(first.len(), 9 + 13, "the have, then the block's header");
+    let second = p.a.poll_transmit(p.now).unwrap();
+    assert_eq!(second.as_ptr(), data.as_ptr(), "the block itself, not a copy");
+    assert_eq!(p.a.poll_transmit(p.now), None);
+}
