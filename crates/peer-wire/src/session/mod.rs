@@ -211,6 +211,11 @@ impl Session {
         (self.downloaded, self.uploaded)
     }
 
+    /// Pieces the peer lets us request while it chokes us (BEP 6 allowed fast).
+    pub fn allowed_fast(&self) -> &[PieceIndex] {
+        &self.allowed_fast_in
+    }
+
     /// Whether the peer snubs us.
     pub fn is_snubbed(&self) -> bool {
         self.snubbed
@@ -533,19 +538,17 @@ impl Session {
         if self.is_closed() {
             return None;
         }
-        let mut deadlines = vec![self.last_received + self.config.idle_timeout];
-        match self.state {
-            State::AwaitingHandshake => {
-                deadlines.push(self.opened_at + self.config.handshake_timeout);
-            }
+        let idle = self.last_received + self.config.idle_timeout;
+        let state = match self.state {
+            State::AwaitingHandshake => Some(self.opened_at + self.config.handshake_timeout),
             // Bytes waiting to be sent will reset the keep-alive clock when they go.
-            _ if self.outbox.is_empty() => {
-                deadlines.push(self.last_sent + self.config.keepalive_interval);
-            }
-            _ => {}
-        }
-        deadlines.extend(self.snub_deadline());
-        deadlines.into_iter().min()
+            _ if self.outbox.is_empty() => Some(self.last_sent + self.config.keepalive_interval),
+            _ => None,
+        };
+        [Some(idle), state, self.snub_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The next event.

@@ -703,7 +703,11 @@ fn sessions_also_talk_in_messages_for_a_simulator() {
     let Some(Event::Block { data: received, .. }) = got.last() else {
         panic!("a block: {got:?}");
     };
-    assert_eq!(received.as_ptr(), data.as_ptr(), "the same bytes, not a copy");
+    assert_eq!(
+        received.as_ptr(),
+        data.as_ptr(),
+        "the same bytes, not a copy"
+    );
 }
 
 #[test]
@@ -726,6 +730,10 @@ fn a_block_goes_out_as_header_then_its_own_chunk() {
     let first = p.a.poll_transmit(p.now).unwrap();
     assert_eq!(first.len(), 9 + 13, "the have, then the block's header");
     let second = p.a.poll_transmit(p.now).unwrap();
-    assert_eq!(second.as_ptr(), data.as_ptr(), "the block itself, not a copy");
+    assert_eq!(
+        second.as_ptr(),
+        data.as_ptr(),
+        "the block itself, not a copy"
+    );
     assert_eq!(p.a.poll_transmit(p.now), None);
 }

@@ -1,0 +1,62 @@
+//! Small flash crowds through the simulator: every leecher finishes, peers carry most of the
+//! load, and a run is a function of its seed.
+
+use std::time::{Duration, Instant};
+
+use sim::{Network, PeerSpec, Sim};
+
+#[expect(clippy::disallowed_methods, reason = "an origin for a virtual clock")]
+fn origin() -> Instant {
+    Instant::now()
+}
+
+fn crowd(n: usize, seed: u64) -> sim::Report {
+    let mut peers = vec![PeerSpec::seed(4_000_000)];
+    peers.extend((0..n).map(|_| PeerSpec::leecher(Duration::ZERO, 1_000_000, 8_000_000)));
+    let mut network = Network::new(4 << 20);
+    network.rng_seed = seed;
+    Sim::new(network, peers, origin()).run()
+}
+
+#[test]
+fn every_leecher_finishes_and_peers_upload_most_of_the_bytes() {
+    let n = 30;
+    let report = crowd(n, 7);
+    assert_eq!(report.unfinished, 0);
+    assert_eq!(report.download_times.len(), n);
+    let seed = report.peers[0].uploaded;
+    let peers: u64 = report.peers[1..].iter().map(|p| p.uploaded).sum();
+    let downloaded: u64 = report.peers[1..].iter().map(|p| p.downloaded).sum();
+    assert!(
+        downloaded >= (n as u64) * (4 << 20),
+        "everyone got the whole file"
+    );
+    assert!(
+        peers > 2 * seed,
+        "the swarm, not the seed, carries the load: {seed} vs {peers}"
+    );
+    // Faster than the seed alone could serve everyone (client-server: n × size / upload).
+    let client_server = n as f64 * f64::from(4u32 << 20) / 4e6;
+    assert!(report.quantile(1.0).unwrap() < client_server);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_report_and_another_seed_may_not() {
+    let a = crowd(12, 3);
+    let b = crowd(12, 3);
+    assert_eq!(a.download_times, b.download_times);
+    assert_eq!(a.events, b.events);
+    assert_eq!(a.peers, b.peers);
+}
+
+#[test]
+fn loss_slows_the_crowd_down_but_it_still_completes() {
+    let mut peers = vec![PeerSpec::seed(4_000_000)];
+    peers.extend((0..10).map(|_| PeerSpec::leecher(Duration::ZERO, 1_000_000, 8_000_000)));
+    let clean = Sim::new(Network::new(2 << 20), peers.clone(), origin()).run();
+    let mut lossy = Network::new(2 << 20);
+    lossy.loss = 0.05;
+    let lossy = Sim::new(lossy, peers, origin()).run();
+    assert_eq!(lossy.unfinished, 0);
+    assert!(lossy.mean_download_time().unwrap() > clean.mean_download_time().unwrap());
+}

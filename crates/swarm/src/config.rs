@@ -1,0 +1,86 @@
+//! Settings of a swarm.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use peer_wire::{Geometry, Handshake, InfoHash, PeerId, Reserved};
+
+/// Settings of one torrent's engine. [`Config::new`] gives libtorrent-like defaults.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Every connection's settings; its handshake (swarm, peer id, reserved bits) and
+    /// geometry are the torrent's.
+    pub session: peer_wire::Config,
+    /// Who gets our upload slots.
+    pub choker: choker::Config,
+    /// What to request.
+    pub picker: piece_picker::Config,
+    /// Most open connections (both directions).
+    pub max_connections: usize,
+    /// Most connection attempts under way at once.
+    pub max_connecting: usize,
+    /// Each peer is sent enough requests to keep it busy this long at its current rate
+    /// (libtorrent's `request_queue_time`, 3 s), and at least [`Config::min_pipeline`].
+    pub request_queue_time: Duration,
+    /// Fewest requests kept outstanding with an unchoking peer.
+    pub min_pipeline: usize,
+    /// How often rates and pipelines are updated.
+    pub tick: Duration,
+    /// A peer that sent blocks of this many pieces that failed their hash check is banned; a
+    /// peer that sent every block of a failed piece is banned at once.
+    pub ban_strikes: u32,
+    /// Time between announces until a tracker says otherwise.
+    pub announce_interval: Duration,
+    /// A failed connection attempt to an address is retried after this, doubled each time.
+    pub reconnect_backoff: Duration,
+    /// The info dictionary, to serve ut_metadata (BEP 9) requests; `None` rejects them.
+    pub metadata: Option<Bytes>,
+    /// Seed of every random choice (choker, picker): the same seed and inputs give the same
+    /// actions.
+    pub rng_seed: u64,
+    /// Download pieces in order (streaming) instead of rarest first.
+    pub sequential: bool,
+}
+
+impl Config {
+    /// Defaults for a torrent: 50 connections, 8 attempts at a time, 3 s of requests queued,
+    /// four regular upload slots and one optimistic, rarest first.
+    pub fn new(info_hash: InfoHash, peer_id: PeerId, geometry: Geometry) -> Self {
+        let handshake = Handshake {
+            reserved: Reserved::ours(),
+            info_hash,
+            peer_id,
+        };
+        let piece_length = geometry.piece_length;
+        Self {
+            session: peer_wire::Config::new(handshake, geometry),
+            choker: choker::Config::new(geometry.num_pieces, piece_length),
+            picker: piece_picker::Config::default(),
+            max_connections: 50,
+            max_connecting: 8,
+            request_queue_time: Duration::from_secs(3),
+            min_pipeline: 4,
+            tick: Duration::from_secs(1),
+            ban_strikes: 3,
+            announce_interval: Duration::from_secs(1800),
+            reconnect_backoff: Duration::from_secs(30),
+            metadata: None,
+            rng_seed: 0,
+            sequential: false,
+        }
+    }
+
+    /// The torrent's piece sizes.
+    pub fn geometry(&self) -> Geometry {
+        self.session.geometry
+    }
+
+    /// The same settings with every random choice seeded from `seed`.
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.rng_seed = seed;
+        self.choker.seed = seed ^ 0x00c4_0ce5;
+        self.picker.rng_seed = seed ^ 0x0091_c4e5;
+        self
+    }
+}

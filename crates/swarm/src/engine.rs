@@ -1,0 +1,869 @@
+//! One torrent's engine.
+//!
+//! [`Swarm`] owns a [`peer_wire::Session`] per connection, one [`piece_picker::Picker`] and one
+//! [`choker::Choker`], and turns what happens on the connections into what the driver must do:
+//! open or close connections, write and verify pieces, read blocks to serve, announce. It
+//! performs no I/O and reads no clock; the same engine runs under tokio in `node` and under a
+//! virtual clock in the simulator.
+//!
+//! Methods: (A) getters taking `&self`; (B) `handle_*` for input from the network, the disk,
+//! the tracker or the clock; (C) commands; (D) `poll_*` for output. After any (B) or (C) call,
+//! drain `poll_transmit` (or `poll_outgoing`), `poll_action` and `poll_event`, then read
+//! `poll_timeout`.
+//!
+//! ```text
+//!   candidates ──(room, not banned)──▶ Connect(addr) ──▶ add_peer ──▶ handshakes ─┐
+//!   incoming connection ──────────────────────────────▶ add_peer ──────────────────┤
+//!                                                                                   ▼
+//!   peer's pieces ──▶ picker; interested? ◀── have ◀──────────────────────── Open session
+//!   unchoked ──▶ pick (pipeline = rate × 3 s) ──▶ request ──▶ block ──▶ Write ──▶ …
+//!   … last block of a piece ──▶ Verify(piece) ──▶ handle_verified ──▶ ok: have to every peer
+//!                                                                  └─ bad: strikes, ban
+//!   peer requests ──▶ Read ──▶ handle_read ──▶ block to the peer (if still unchoked)
+//!   every 10 s: choker ──▶ Unchoke/Choke      closed session ──▶ Disconnect, picker forgets
+//! ```
+//!
+//! Invariants:
+//! - every open peer is registered with the choker, and with the picker once its pieces are
+//!   known; a removed peer is in neither;
+//! - a block is written at most once: only when the picker says its bytes are new;
+//! - a piece is reported verified at most once, and `have` is sent for it to every peer;
+//! - a banned address is never connected to or accepted again.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use peer_wire::extended::{METADATA_PIECE_LEN, Metadata};
+use peer_wire::{
+    Bitfield, BlockRef, CloseReason, Event as WireEvent, Handshake, LocalPieces, Message, Outgoing,
+    PieceIndex, Session,
+};
+use piece_picker::{PeerKey, PickOptions, Picker};
+
+use crate::Config;
+
+/// Something the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Open a connection to this address, then call [`Swarm::add_peer`] (or
+    /// [`Swarm::handle_connect_failed`]).
+    Connect(SocketAddr),
+    /// Close this peer's connection; the engine has forgotten it.
+    Disconnect(PeerKey),
+    /// Write a block to storage (through the layout's piece-to-file spans).
+    Write {
+        /// Its piece.
+        piece: PieceIndex,
+        /// Offset in the piece.
+        offset: u32,
+        /// The bytes.
+        data: Bytes,
+    },
+    /// Every block of the piece is written: hash it, then call [`Swarm::handle_verified`].
+    Verify(PieceIndex),
+    /// Read a block from storage for this peer, then call [`Swarm::handle_read`].
+    Read {
+        /// Who asked.
+        peer: PeerKey,
+        /// What.
+        block: BlockRef,
+    },
+    /// Announce to the trackers.
+    Announce(AnnounceEvent),
+}
+
+/// The `event` of an announce (BEP 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnnounceEvent {
+    /// The first announce.
+    Started,
+    /// A regular one.
+    Periodic,
+    /// The download just completed.
+    Completed,
+    /// We are leaving.
+    Stopped,
+}
+
+/// Something that happened, for the application.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A piece passed its hash check.
+    PieceVerified(PieceIndex),
+    /// A piece failed its hash check; `banned` lists the peers banned for it.
+    PieceFailed {
+        /// The piece.
+        piece: PieceIndex,
+        /// Addresses banned for it.
+        banned: Vec<SocketAddr>,
+    },
+    /// Every wanted piece is verified.
+    Finished,
+    /// A connection ended.
+    PeerClosed {
+        /// The peer.
+        peer: PeerKey,
+        /// Its address.
+        addr: SocketAddr,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Why [`Swarm::add_peer`] refused a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refused {
+    /// The address is banned.
+    #[error("address banned")]
+    Banned,
+    /// Already connected to this address.
+    #[error("already connected")]
+    Duplicate,
+    /// As many connections as allowed.
+    #[error("connection limit reached")]
+    Full,
+    /// The engine is stopped.
+    #[error("stopped")]
+    Stopped,
+}
+
+/// One torrent's engine. See the module docs.
+#[derive(Debug)]
+pub struct Swarm {
+    config: Config,
+    picker: Picker,
+    choker: choker::Choker,
+    have: Bitfield,
+    peers: BTreeMap<PeerKey, Peer>,
+    next_key: u32,
+    /// Addresses to connect to, in the order learned.
+    candidates: VecDeque<SocketAddr>,
+    /// Every address learned, with when it may be tried again and how often it failed.
+    known: BTreeMap<SocketAddr, Known>,
+    connecting: BTreeSet<SocketAddr>,
+    banned: BTreeSet<IpAddr>,
+    /// Peers whose session has news to handle.
+    dirty: BTreeSet<PeerKey>,
+    /// Peers whose session may have something to send.
+    sending: BTreeSet<PeerKey>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    scratch: Vec<BlockRef>,
+    next_tick: Instant,
+    next_announce: Option<Instant>,
+    finished: bool,
+    stopped: bool,
+    uploaded: u64,
+    downloaded: u64,
+}
+
+#[derive(Debug)]
+struct Peer {
+    session: Session,
+    addr: SocketAddr,
+    /// Registered with the picker (its pieces are known).
+    in_picker: bool,
+    /// Pieces of failed hash checks this peer sent blocks of.
+    strikes: u32,
+    /// Payload bytes received at the last tick, and the rate since (bytes per second).
+    last_received: u64,
+    download_rate: u64,
+    /// Blocks the driver is reading for this peer.
+    reading: Vec<BlockRef>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    retry_at: Option<Instant>,
+    failures: u32,
+}
+
+impl Swarm {
+    /// An engine for a torrent of which we have `have` (verified pieces, e.g. from resume
+    /// data). It asks for a first announce at once.
+    pub fn new(config: Config, have: Bitfield, now: Instant) -> Self {
+        let geometry = config.geometry();
+        let mut picker = Picker::new(config.picker.clone(), geometry)
+            .expect("a peer_wire::Geometry is a valid picker geometry");
+        for piece in have.iter() {
+            // `have` is the torrent's size (checked below): every index is in range.
+            let _ = picker.piece_verified(piece);
+        }
+        let have = if have.len() == geometry.num_pieces {
+            have
+        } else {
+            Bitfield::new(geometry.num_pieces)
+        };
+        picker.set_sequential(config.sequential);
+        let finished = picker.is_complete();
+        let choker = choker::Choker::new(config.choker, now);
+        let mut s = Self {
+            picker,
+            choker,
+            have,
+            peers: BTreeMap::new(),
+            next_key: 0,
+            candidates: VecDeque::new(),
+            known: BTreeMap::new(),
+            connecting: BTreeSet::new(),
+            banned: BTreeSet::new(),
+            dirty: BTreeSet::new(),
+            sending: BTreeSet::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            scratch: Vec::new(),
+            next_tick: now + config.tick,
+            next_announce: Some(now + config.announce_interval),
+            finished,
+            stopped: false,
+            uploaded: 0,
+            downloaded: 0,
+            config,
+        };
+        s.actions
+            .push_back(Action::Announce(AnnounceEvent::Started));
+        s
+    }
+
+    // (A) getters
+
+    /// Verified pieces.
+    pub fn have(&self) -> &Bitfield {
+        &self.have
+    }
+
+    /// Whether every wanted piece is verified.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Open connections.
+    pub fn num_peers(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The open connections and their addresses.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerKey, SocketAddr)> + '_ {
+        self.peers.iter().map(|(&k, p)| (k, p.addr))
+    }
+
+    /// A peer's session (its state, its pieces, its extended handshake).
+    pub fn session(&self, peer: PeerKey) -> Option<&Session> {
+        self.peers.get(&peer).map(|p| &p.session)
+    }
+
+    /// Payload bytes sent and received, over every connection so far.
+    pub fn transferred(&self) -> (u64, u64) {
+        let (mut up, mut down) = (self.uploaded, self.downloaded);
+        for p in self.peers.values() {
+            let (d, u) = p.session.payload_bytes();
+            up += u;
+            down += d;
+        }
+        (up, down)
+    }
+
+    /// Bytes still wanted (what an announce calls `left`).
+    pub fn left(&self) -> u64 {
+        let g = self.config.geometry();
+        (0..g.num_pieces)
+            .map(PieceIndex)
+            .filter(|&p| self.picker.is_wanted(p))
+            .map(|p| u64::from(g.piece_size(p).unwrap_or(0)))
+            .sum()
+    }
+
+    /// Whether an address is banned.
+    pub fn is_banned(&self, ip: IpAddr) -> bool {
+        self.banned.contains(&ip)
+    }
+
+    // (B) input
+
+    /// A connection is open (we dialed it after [`Action::Connect`], or it came in). The
+    /// session sends our handshake at once.
+    pub fn add_peer(&mut self, now: Instant, addr: SocketAddr) -> Result<PeerKey, Refused> {
+        self.connecting.remove(&addr);
+        if self.stopped {
+            return Err(Refused::Stopped);
+        }
+        if self.banned.contains(&addr.ip()) {
+            return Err(Refused::Banned);
+        }
+        if self.peers.values().any(|p| p.addr == addr) {
+            return Err(Refused::Duplicate);
+        }
+        if self.peers.len() >= self.config.max_connections {
+            return Err(Refused::Full);
+        }
+        let key = PeerKey(self.next_key);
+        self.next_key = self.next_key.wrapping_add(1);
+        let mut session_config = self.config.session.clone();
+        session_config.peer_ip = Some(addr.ip());
+        let pieces = if self.have.is_full() {
+            LocalPieces::All
+        } else if self.have.count() == 0 {
+            LocalPieces::None
+        } else {
+            LocalPieces::Some(self.have.clone())
+        };
+        let session = Session::new(session_config, pieces, now);
+        // A fresh key is never in the choker.
+        let _ = self.choker.add_peer(now, choker_key(key));
+        self.peers.insert(
+            key,
+            Peer {
+                session,
+                addr,
+                in_picker: false,
+                strikes: 0,
+                last_received: 0,
+                download_rate: 0,
+                reading: Vec::new(),
+            },
+        );
+        if let Some(k) = self.known.get_mut(&addr) {
+            k.failures = 0;
+        }
+        self.sending.insert(key);
+        Ok(key)
+    }
+
+    /// A connection attempt failed.
+    pub fn handle_connect_failed(&mut self, now: Instant, addr: SocketAddr) {
+        self.connecting.remove(&addr);
+        let backoff = self.config.reconnect_backoff;
+        let k = self.known.entry(addr).or_insert(Known {
+            retry_at: None,
+            failures: 0,
+        });
+        k.failures += 1;
+        let factor = 1u32 << k.failures.min(6);
+        k.retry_at = Some(now + backoff * factor);
+        self.candidates.push_back(addr);
+        self.fill_connections(now);
+    }
+
+    /// Bytes from a peer's connection.
+    pub fn handle_bytes(&mut self, now: Instant, peer: PeerKey, buf: &mut BytesMut) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.handle_bytes(now, buf);
+            self.dirty.insert(peer);
+            self.process(now);
+        }
+    }
+
+    /// A peer's handshake on a message transport (the simulator).
+    pub fn handle_handshake(&mut self, now: Instant, peer: PeerKey, handshake: Handshake) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.handle_handshake(now, handshake);
+            self.dirty.insert(peer);
+            self.process(now);
+        }
+    }
+
+    /// A peer's message on a message transport (the simulator).
+    pub fn handle_message(&mut self, now: Instant, peer: PeerKey, message: Message) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.handle_message(now, message);
+            self.dirty.insert(peer);
+            self.process(now);
+        }
+    }
+
+    /// The connection closed (reset, end of stream).
+    pub fn handle_disconnected(&mut self, now: Instant, peer: PeerKey) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.close();
+            self.dirty.insert(peer);
+            self.process(now);
+            // The driver already knows: no Disconnect for this one.
+            self.actions.retain(|a| *a != Action::Disconnect(peer));
+        }
+    }
+
+    /// The hash check of a piece the engine asked to [`Action::Verify`].
+    pub fn handle_verified(&mut self, now: Instant, piece: PieceIndex, ok: bool) {
+        if self.have.has(piece) {
+            return;
+        }
+        if ok {
+            if self.picker.piece_verified(piece).is_err() {
+                return;
+            }
+            self.have.insert(piece);
+            self.events.push_back(Event::PieceVerified(piece));
+            for (&key, p) in &mut self.peers {
+                let _ = p.session.have(piece);
+                self.dirty.insert(key);
+            }
+            if !self.finished && self.picker.num_wanted() == 0 {
+                self.finished = true;
+                self.events.push_back(Event::Finished);
+                self.actions
+                    .push_back(Action::Announce(AnnounceEvent::Completed));
+                for (&key, p) in &mut self.peers {
+                    let _ = p.session.set_interested(false);
+                    self.dirty.insert(key);
+                }
+            }
+        } else {
+            let contributors = self.picker.piece_failed(piece).unwrap_or_default();
+            // The piece is wanted again: peers that have it are interesting again.
+            for (&key, p) in &mut self.peers {
+                if !p.session.am_interested()
+                    && p.session.peer_pieces().is_some_and(|b| b.has(piece))
+                {
+                    let _ = p.session.set_interested(true);
+                    self.dirty.insert(key);
+                }
+            }
+            let alone = contributors.len() == 1;
+            let mut banned = Vec::new();
+            for key in contributors {
+                let Some(p) = self.peers.get_mut(&key) else {
+                    continue;
+                };
+                p.strikes += 1;
+                if alone || p.strikes >= self.config.ban_strikes {
+                    banned.push(p.addr);
+                    self.banned.insert(p.addr.ip());
+                    p.session.close();
+                    self.dirty.insert(key);
+                }
+            }
+            self.events.push_back(Event::PieceFailed { piece, banned });
+        }
+        self.process(now);
+    }
+
+    /// A block the engine asked to [`Action::Read`], to send to the peer.
+    pub fn handle_read(&mut self, now: Instant, peer: PeerKey, block: BlockRef, data: Bytes) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.reading.retain(|b| *b != block);
+            // The peer may have cancelled it, or we choked it since: then it is dropped.
+            let _ = p.session.send_block(block, data);
+            self.dirty.insert(peer);
+            self.process(now);
+        }
+    }
+
+    /// Addresses learned from a tracker, PEX or the user.
+    pub fn handle_peers(&mut self, now: Instant, addrs: impl IntoIterator<Item = SocketAddr>) {
+        self.learn(addrs);
+        self.fill_connections(now);
+    }
+
+    /// A tracker answered; `interval` is when it wants the next announce.
+    pub fn handle_announced(&mut self, now: Instant, interval: Option<Duration>) {
+        if let Some(i) = interval {
+            self.config.announce_interval = i.max(Duration::from_secs(30));
+        }
+        if !self.stopped {
+            self.next_announce = Some(now + self.config.announce_interval);
+        }
+    }
+
+    /// Fires every timer that is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_tick {
+            // Sessions' timers (handshake, idle, keep-alive, snubbing) are tens of seconds:
+            // checking them once a tick keeps this engine's deadline O(1) to compute.
+            for (&key, p) in &mut self.peers {
+                if p.session.poll_timeout().is_some_and(|t| t <= now) {
+                    p.session.handle_timeout(now);
+                    self.dirty.insert(key);
+                }
+            }
+            self.tick(now);
+        }
+        if self.choker.poll_timeout().is_some_and(|t| t <= now) {
+            for (&key, p) in &self.peers {
+                let (received, sent) = p.session.payload_bytes();
+                let ck = choker_key(key);
+                self.choker
+                    .handle_transferred(now, ck, choker::Totals { received, sent });
+                let _ = self
+                    .choker
+                    .set_interested(now, ck, p.session.am_interested());
+            }
+            self.choker.handle_timeout(now);
+        }
+        if let Some(at) = self.next_announce
+            && now >= at
+        {
+            self.actions
+                .push_back(Action::Announce(AnnounceEvent::Periodic));
+            self.next_announce = Some(now + self.config.announce_interval);
+        }
+        self.fill_connections(now);
+        self.process(now);
+    }
+
+    // (C) commands
+
+    /// Leaves the swarm: every connection closes and a last announce is asked for.
+    pub fn stop(&mut self, now: Instant) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        self.next_announce = None;
+        for (&key, p) in &mut self.peers {
+            p.session.close();
+            self.dirty.insert(key);
+        }
+        self.process(now);
+        self.actions
+            .push_back(Action::Announce(AnnounceEvent::Stopped));
+    }
+
+    // (D) output
+
+    /// The next bytes to send on some connection.
+    #[must_use]
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<(PeerKey, Bytes)> {
+        while let Some(&key) = self.sending.first() {
+            if let Some(bytes) = self
+                .peers
+                .get_mut(&key)
+                .and_then(|p| p.session.poll_transmit(now))
+            {
+                return Some((key, bytes));
+            }
+            self.sending.remove(&key);
+        }
+        None
+    }
+
+    /// The next message to send on some connection, for a message transport (the
+    /// simulator). Do not mix with [`Swarm::poll_transmit`].
+    #[must_use]
+    pub fn poll_outgoing(&mut self, now: Instant) -> Option<(PeerKey, Outgoing)> {
+        while let Some(&key) = self.sending.first() {
+            if let Some(out) = self
+                .peers
+                .get_mut(&key)
+                .and_then(|p| p.session.poll_outgoing(now))
+            {
+                return Some((key, out));
+            }
+            self.sending.remove(&key);
+        }
+        None
+    }
+
+    /// The next thing to do.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Swarm::handle_timeout`] should next be called.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut next = Some(self.next_tick);
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n: Instant| n.min(t)));
+            }
+        };
+        consider(self.choker.poll_timeout());
+        consider(self.next_announce);
+        next
+    }
+
+    // private
+
+    /// Handles the news of every dirty peer, then what follows from it (requests, choker
+    /// decisions, closed connections), until nothing changes.
+    fn process(&mut self, now: Instant) {
+        while let Some(key) = self.dirty.pop_first() {
+            self.drain_session(now, key);
+            self.fill_requests(key);
+            self.sending.insert(key);
+        }
+        while let Some(action) = self.choker.poll_action() {
+            let key = PeerKey(action.peer().0);
+            self.sending.insert(key);
+            if let Some(p) = self.peers.get_mut(&key) {
+                let _ = match action {
+                    choker::Action::Unchoke(_) => p.session.unchoke(),
+                    choker::Action::Choke(_) => {
+                        p.reading.clear();
+                        p.session.choke()
+                    }
+                };
+            }
+        }
+    }
+
+    fn drain_session(&mut self, now: Instant, key: PeerKey) {
+        loop {
+            let Some(p) = self.peers.get_mut(&key) else {
+                return;
+            };
+            let Some(event) = p.session.poll_event() else {
+                return;
+            };
+            match event {
+                WireEvent::PeerPieces(bits) => {
+                    let joined = if bits.is_full() {
+                        self.picker.peer_has_all(key)
+                    } else {
+                        self.picker.peer_joined(key, &bits)
+                    };
+                    p.in_picker = joined.is_ok();
+                    self.choker.handle_pieces(choker_key(key), bits.count());
+                    if !self.finished && self.picker.is_interesting(&bits) {
+                        let _ = p.session.set_interested(true);
+                    }
+                }
+                WireEvent::Have(piece) => {
+                    let _ = self.picker.peer_have(key, piece);
+                    if let Some(bits) = p.session.peer_pieces() {
+                        self.choker.handle_pieces(choker_key(key), bits.count());
+                    }
+                    if !self.finished && !p.session.am_interested() && self.picker.is_wanted(piece)
+                    {
+                        let _ = p.session.set_interested(true);
+                    }
+                }
+                WireEvent::DontHave(piece) => {
+                    let _ = self.picker.peer_dont_have(key, piece);
+                }
+                WireEvent::Choked { dropped } => {
+                    for block in dropped {
+                        let _ = self.picker.request_dropped(key, block);
+                    }
+                }
+                WireEvent::Rejected(block) => {
+                    let _ = self.picker.request_dropped(key, block);
+                }
+                WireEvent::Interested => {
+                    self.choker.handle_interested(now, choker_key(key), true);
+                }
+                WireEvent::NotInterested => {
+                    self.choker.handle_interested(now, choker_key(key), false);
+                }
+                WireEvent::Request(block) => {
+                    if self.have.has(block.piece) {
+                        p.reading.push(block);
+                        self.actions.push_back(Action::Read { peer: key, block });
+                    } else {
+                        let _ = p.session.reject(block);
+                    }
+                }
+                WireEvent::Cancel(block) => p.reading.retain(|b| *b != block),
+                WireEvent::Block { block, data } => self.on_block(key, block, data),
+                WireEvent::Metadata(Metadata::Request { piece }) => self.serve_metadata(key, piece),
+                WireEvent::Pex(pex) => {
+                    self.learn(pex.added.into_iter().map(|(a, _)| a));
+                }
+                WireEvent::Closed(reason) => {
+                    self.remove_peer(key, reason);
+                    return;
+                }
+                WireEvent::Handshake { .. }
+                | WireEvent::ExtendedHandshake(_)
+                | WireEvent::Unchoked
+                | WireEvent::Snubbed { .. }
+                | WireEvent::Suggest(_)
+                | WireEvent::AllowedFast(_)
+                | WireEvent::Port(_)
+                | WireEvent::Metadata(_)
+                | WireEvent::Extended { .. }
+                | WireEvent::HashRequest(_)
+                | WireEvent::Hashes { .. }
+                | WireEvent::HashReject(_) => {}
+            }
+        }
+    }
+
+    fn on_block(&mut self, key: PeerKey, block: BlockRef, data: Bytes) {
+        let Ok(received) = self.picker.block_received(key, block) else {
+            return;
+        };
+        if received.write {
+            self.actions.push_back(Action::Write {
+                piece: block.piece,
+                offset: block.offset,
+                data,
+            });
+        }
+        for other in received.cancel {
+            if let Some(p) = self.peers.get_mut(&other) {
+                let _ = p.session.cancel(block);
+                self.dirty.insert(other);
+            }
+        }
+        if let Some(piece) = received.piece_complete {
+            self.actions.push_back(Action::Verify(piece));
+        }
+    }
+
+    /// Keeps the peer's pipeline full: enough requests for `request_queue_time` at its rate.
+    fn fill_requests(&mut self, key: PeerKey) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if self.finished || !p.in_picker || !p.session.is_open() || !p.session.am_interested() {
+            return;
+        }
+        let choked = p.session.peer_choking();
+        if choked && p.session.allowed_fast().is_empty() {
+            return;
+        }
+        let per_second = p.download_rate as f64 / f64::from(piece_picker::BLOCK_LEN);
+        let target = (per_second * self.config.request_queue_time.as_secs_f64()).ceil() as usize;
+        let target = target.max(self.config.min_pipeline);
+        let outstanding = p.session.requested().len();
+        let room = target
+            .saturating_sub(outstanding)
+            .min(p.session.request_slots());
+        if room == 0 {
+            return;
+        }
+        let Some(bits) = p.session.peer_pieces() else {
+            return;
+        };
+        let allowed = choked.then(|| p.session.allowed_fast().to_vec());
+        let options = PickOptions {
+            choked_with_allowed_fast: allowed.as_deref(),
+        };
+        self.scratch.clear();
+        let picked = self
+            .picker
+            .pick(key, bits, room, &options, &mut self.scratch)
+            .unwrap_or(0);
+        // The peer has nothing we still want (not merely nothing free to request now: blocks
+        // requested of others may come back).
+        let done = picked == 0 && outstanding == 0 && !choked && !self.picker.is_interesting(bits);
+        for &block in &self.scratch {
+            if p.session.request(block).is_err() {
+                let _ = self.picker.request_dropped(key, block);
+            }
+        }
+        if done {
+            let _ = p.session.set_interested(false);
+        }
+    }
+
+    fn serve_metadata(&mut self, key: PeerKey, piece: u32) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let reply = match &self.config.metadata {
+            Some(info) => {
+                let start = piece as usize * METADATA_PIECE_LEN as usize;
+                if start < info.len() {
+                    let end = (start + METADATA_PIECE_LEN as usize).min(info.len());
+                    Metadata::Data {
+                        piece,
+                        total_size: u32::try_from(info.len()).unwrap_or(u32::MAX),
+                        data: info.slice(start..end),
+                    }
+                } else {
+                    Metadata::Reject { piece }
+                }
+            }
+            None => Metadata::Reject { piece },
+        };
+        let _ = p.session.send_metadata(&reply);
+    }
+
+    fn remove_peer(&mut self, key: PeerKey, reason: CloseReason) {
+        let Some(p) = self.peers.remove(&key) else {
+            return;
+        };
+        if p.in_picker {
+            let empty = Bitfield::new(self.config.geometry().num_pieces);
+            let bits = p.session.peer_pieces().unwrap_or(&empty);
+            let _ = self.picker.peer_left(key, bits);
+        }
+        let _ = self.choker.remove_peer(choker_key(key));
+        let (down, up) = p.session.payload_bytes();
+        self.downloaded += down;
+        self.uploaded += up;
+        self.actions.push_back(Action::Disconnect(key));
+        self.events.push_back(Event::PeerClosed {
+            peer: key,
+            addr: p.addr,
+            reason,
+        });
+    }
+
+    /// Rates and pipelines.
+    fn tick(&mut self, now: Instant) {
+        let secs = self.config.tick.as_secs_f64();
+        for (&key, p) in &mut self.peers {
+            let (received, _) = p.session.payload_bytes();
+            p.download_rate = ((received - p.last_received) as f64 / secs) as u64;
+            p.last_received = received;
+            self.dirty.insert(key);
+        }
+        self.next_tick = now + self.config.tick;
+    }
+
+    /// Remembers new addresses as candidates (not banned ones, not known ones).
+    fn learn(&mut self, addrs: impl IntoIterator<Item = SocketAddr>) {
+        for addr in addrs {
+            if self.banned.contains(&addr.ip()) || self.known.contains_key(&addr) {
+                continue;
+            }
+            let fresh = Known {
+                retry_at: None,
+                failures: 0,
+            };
+            self.known.insert(addr, fresh);
+            self.candidates.push_back(addr);
+        }
+    }
+
+    /// Asks for connections while there is room.
+    fn fill_connections(&mut self, now: Instant) {
+        if self.stopped {
+            return;
+        }
+        let mut deferred = Vec::new();
+        while self.peers.len() + self.connecting.len() < self.config.max_connections
+            && self.connecting.len() < self.config.max_connecting
+        {
+            let Some(addr) = self.candidates.pop_front() else {
+                break;
+            };
+            if self.banned.contains(&addr.ip())
+                || self.connecting.contains(&addr)
+                || self.peers.values().any(|p| p.addr == addr)
+            {
+                continue;
+            }
+            if let Some(k) = self.known.get(&addr)
+                && k.retry_at.is_some_and(|t| t > now)
+            {
+                deferred.push(addr);
+                continue;
+            }
+            self.connecting.insert(addr);
+            self.actions.push_back(Action::Connect(addr));
+        }
+        self.candidates.extend(deferred);
+    }
+}
+
+/// The choker's name for a peer: the same number.
+fn choker_key(key: PeerKey) -> choker::PeerKey {
+    choker::PeerKey(key.0)
+}
+
+#[cfg(test)]
+mod tests;
