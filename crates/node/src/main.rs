@@ -13,6 +13,7 @@ mod format;
 mod inspect;
 mod output;
 mod progress;
+mod simulate;
 mod verify;
 
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ enum Command {
     Create(create::Args),
     /// Check data on disk against a .torrent file
     Verify(verify::Args),
+    /// Simulate a swarm of peers on a virtual network
+    Simulate(simulate::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => (args.json, inspect::run(&args)),
         Command::Create(args) => (args.json, create::run(&args)),
         Command::Verify(args) => (args.json, verify::run(&args)),
+        Command::Simulate(args) => (args.json, simulate::run(&args)),
     };
     match result {
         Ok(code) => code,

@@ -514,3 +514,82 @@ fn inspect_agrees_with_libtorrent_on_its_test_torrents() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn simulate_reports_a_flash_crowd_and_the_same_seed_gives_the_same_json() {
+    let dir = TempDir::new("simulate");
+    let args = [
+        "simulate",
+        "flash-crowd",
+        "--peers",
+        "12",
+        "--file-size",
+        "2097152",
+        "--json",
+    ];
+    let first = peercdn(dir.path(), &args);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let v = json_of(&first);
+    assert_eq!(v["scenario"], "flash-crowd");
+    assert_eq!(v["completion"]["finished"], 12);
+    assert_eq!(v["download_times_s"].as_array().unwrap().len(), 12);
+    let origin = v["origin_bytes"].as_u64().unwrap();
+    let peers = v["peer_bytes"].as_u64().unwrap();
+    assert!(origin + peers >= 12 * 2_097_152, "every peer got the file");
+    assert!(v["client_server_time_s"].as_f64().unwrap() > 0.0);
+    let second = peercdn(dir.path(), &args);
+    assert_eq!(
+        stdout(&first),
+        stdout(&second),
+        "deterministic for one --rng-seed"
+    );
+}
+
+#[test]
+fn simulate_steady_prints_the_model_beside_the_run() {
+    let dir = TempDir::new("simulate-steady");
+    let out = peercdn(
+        dir.path(),
+        &[
+            "simulate",
+            "steady",
+            "--arrival-rate",
+            "0.5",
+            "--upload-rate",
+            "400000",
+            "--download-rate",
+            "2000000",
+            "--seed-leave-rate",
+            "0.2",
+            "--file-size",
+            "2097152",
+            "--duration",
+            "120",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json_of(&out);
+    for key in [
+        "mean_download_time_s",
+        "model_download_time_s",
+        "mean_downloaders",
+        "mean_seeds",
+    ] {
+        assert!(v[key].as_f64().is_some_and(f64::is_finite), "{key}: {v}");
+    }
+    // The model for these rates: T = max(1/c, 1/μ − 1/γ) = max(1.05, 5.24 − 5) s.
+    let model = v["model_download_time_s"].as_f64().unwrap();
+    assert!((model - 2_097_152.0 / 2_000_000.0).abs() < 1e-9);
+}
+
+#[test]
+fn simulate_refuses_bad_parameters_with_a_usage_error() {
+    let dir = TempDir::new("simulate-bad");
+    let out = peercdn(
+        dir.path(),
+        &["simulate", "flash-crowd", "--loss", "1.5", "--json"],
+    );
+    assert!(!out.status.success());
+    assert_eq!(json_of(&out)["error"], "usage");
+}

@@ -21,6 +21,7 @@
 mod net;
 mod report;
 mod rng;
+pub mod scenarios;
 
 pub use net::{Network, PeerSpec, PieceOrder, Sim};
 pub use report::{PeerReport, Report};

@@ -147,6 +147,8 @@ struct Node {
     addr: SocketAddr,
     /// Messages waiting for the uplink, per connection.
     queues: BTreeMap<PeerKey, VecDeque<Outgoing>>,
+    /// Bytes in each connection's queue.
+    queued: BTreeMap<PeerKey, usize>,
     /// Connections with queued messages, in the order the uplink serves them.
     ring: VecDeque<PeerKey>,
     uplink_busy: bool,
@@ -388,6 +390,7 @@ impl Sim {
             swarm: Swarm::new(config, have, self.now),
             addr,
             queues: BTreeMap::new(),
+            queued: BTreeMap::new(),
             ring: VecDeque::new(),
             uplink_busy: false,
             uplink_key: None,
@@ -506,35 +509,49 @@ impl Sim {
         }
     }
 
-    /// Moves what node `i` wants to send into its per-connection queues, and starts its
-    /// uplink if idle.
+    /// Takes what node `i` wants to send into its per-connection queues (each at most a
+    /// socket buffer's worth), and starts its uplink if idle.
     fn send_all(&mut self, i: usize) {
-        let now = self.now;
-        let Some(n) = self.nodes[i].as_mut() else {
+        let Some(n) = self.nodes[i].as_ref() else {
             return;
         };
-        let mut direct = Vec::new();
-        while let Some((key, message)) = n.swarm.poll_outgoing(now) {
+        let keys: Vec<PeerKey> = n.swarm.sending_peers().collect();
+        for key in keys {
+            self.pull(i, key);
+        }
+        if self.nodes[i].as_ref().is_some_and(|n| !n.uplink_busy) {
+            self.next_upload(i);
+        }
+    }
+
+    /// Moves messages of one connection from the engine to the connection's queue while the
+    /// queue (the socket's send buffer) has room.
+    fn pull(&mut self, i: usize, key: PeerKey) {
+        let now = self.now;
+        loop {
+            let Some(n) = self.nodes[i].as_mut() else {
+                return;
+            };
+            if n.queued.get(&key).copied().unwrap_or(0) >= SOCKET_BUFFER {
+                return;
+            }
+            let Some(message) = n.swarm.poll_outgoing_from(now, key) else {
+                return;
+            };
             // A small message with nothing ahead of it on its connection goes straight out: it
             // takes a negligible share of the uplink, and skipping the uplink's turn saves an
             // event per message (most of the messages are `have`s and requests).
             let small = !matches!(message, Outgoing::Message(Message::Piece { .. }));
             if small && n.uplink_key != Some(key) && !n.queues.contains_key(&key) {
-                direct.push((key, message));
+                self.uploaded(i, key, message, false);
                 continue;
             }
+            *n.queued.entry(key).or_default() += wire_size(&message);
             let queue = n.queues.entry(key).or_default();
             if queue.is_empty() {
                 n.ring.push_back(key);
             }
             queue.push_back(message);
-        }
-        let idle = !n.uplink_busy;
-        for (key, message) in direct {
-            self.uploaded(i, key, message, false);
-        }
-        if idle {
-            self.next_upload(i);
         }
     }
 
@@ -560,6 +577,12 @@ impl Sim {
                 n.ring.push_back(key);
             }
             let size = wire_size(&message);
+            if let Some(q) = n.queued.get_mut(&key) {
+                *q -= size;
+                if *q == 0 {
+                    n.queued.remove(&key);
+                }
+            }
             let done = now + Duration::from_secs_f64(size as f64 / rate);
             n.uplink_busy = true;
             n.uplink_key = Some(key);
@@ -583,6 +606,8 @@ impl Sim {
         let now = self.now;
         if from_uplink {
             self.next_upload(i);
+            // Room in that connection's buffer: the engine may send (and read) more.
+            self.pump(i);
         }
         let Some(&(j, their)) = self.links.get(&(i, key)) else {
             return;
@@ -642,6 +667,10 @@ impl Sim {
         self.events
     }
 }
+
+/// A connection's send buffer: messages beyond it stay in the engine (whose own reads of
+/// blocks to serve then wait too, as a real client's do when its socket is full).
+const SOCKET_BUFFER: usize = 32 << 10;
 
 /// Bytes a message takes on the wire.
 fn wire_size(message: &Outgoing) -> usize {

@@ -173,6 +173,14 @@ struct Peer {
     download_rate: u64,
     /// Blocks the driver is reading for this peer.
     reading: Vec<BlockRef>,
+    /// The peer's requests not yet handed to the driver to read: reads are issued only while
+    /// the connection's send buffer is below its watermark, so that a peer's requests cost
+    /// memory in proportion to its rate, and our own requests on the same connection do not
+    /// wait behind seconds of queued blocks.
+    to_read: VecDeque<BlockRef>,
+    /// Payload bytes sent at the last tick, and the rate since.
+    last_sent: u64,
+    upload_rate: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -323,6 +331,9 @@ impl Swarm {
                 last_received: 0,
                 download_rate: 0,
                 reading: Vec::new(),
+                to_read: VecDeque::new(),
+                last_sent: 0,
+                upload_rate: 0,
             },
         );
         if let Some(k) = self.known.get_mut(&addr) {
@@ -446,6 +457,7 @@ impl Swarm {
             p.reading.retain(|b| *b != block);
             // The peer may have cancelled it, or we choked it since: then it is dropped.
             let _ = p.session.send_block(block, data);
+            self.issue_reads(peer);
             self.dirty.insert(peer);
             self.process(now);
         }
@@ -532,6 +544,7 @@ impl Swarm {
                 .get_mut(&key)
                 .and_then(|p| p.session.poll_transmit(now))
             {
+                self.issue_reads(key);
                 return Some((key, bytes));
             }
             self.sending.remove(&key);
@@ -544,16 +557,32 @@ impl Swarm {
     #[must_use]
     pub fn poll_outgoing(&mut self, now: Instant) -> Option<(PeerKey, Outgoing)> {
         while let Some(&key) = self.sending.first() {
-            if let Some(out) = self
-                .peers
-                .get_mut(&key)
-                .and_then(|p| p.session.poll_outgoing(now))
-            {
+            if let Some(out) = self.poll_outgoing_from(now, key) {
                 return Some((key, out));
             }
-            self.sending.remove(&key);
         }
         None
+    }
+
+    /// The next message to send on one connection (message transport), for a driver that
+    /// takes from a connection only while its socket buffer has room.
+    #[must_use]
+    pub fn poll_outgoing_from(&mut self, now: Instant, peer: PeerKey) -> Option<Outgoing> {
+        let out = self
+            .peers
+            .get_mut(&peer)
+            .and_then(|p| p.session.poll_outgoing(now));
+        if out.is_some() {
+            self.issue_reads(peer);
+        } else {
+            self.sending.remove(&peer);
+        }
+        out
+    }
+
+    /// Connections that may have something to send.
+    pub fn sending_peers(&self) -> impl Iterator<Item = PeerKey> + '_ {
+        self.sending.iter().copied()
     }
 
     /// The next thing to do.
@@ -600,6 +629,7 @@ impl Swarm {
                     choker::Action::Unchoke(_) => p.session.unchoke(),
                     choker::Action::Choke(_) => {
                         p.reading.clear();
+                        p.to_read.clear();
                         p.session.choke()
                     }
                 };
@@ -657,13 +687,16 @@ impl Swarm {
                 }
                 WireEvent::Request(block) => {
                     if self.have.has(block.piece) {
-                        p.reading.push(block);
-                        self.actions.push_back(Action::Read { peer: key, block });
+                        p.to_read.push_back(block);
+                        self.issue_reads(key);
                     } else {
                         let _ = p.session.reject(block);
                     }
                 }
-                WireEvent::Cancel(block) => p.reading.retain(|b| *b != block),
+                WireEvent::Cancel(block) => {
+                    p.reading.retain(|b| *b != block);
+                    p.to_read.retain(|b| *b != block);
+                }
                 WireEvent::Block { block, data } => self.on_block(key, block, data),
                 WireEvent::Metadata(Metadata::Request { piece }) => self.serve_metadata(key, piece),
                 WireEvent::Pex(pex) => {
@@ -726,6 +759,10 @@ impl Swarm {
         let per_second = p.download_rate as f64 / f64::from(piece_picker::BLOCK_LEN);
         let target = (per_second * self.config.request_queue_time.as_secs_f64()).ceil() as usize;
         let target = target.max(self.config.min_pipeline);
+        // Endgame (every missing block already requested): a block is asked of a second peer
+        // only by a peer with nothing else in flight, one at a time, as libtorrent does;
+        // otherwise the last part of the download is fetched several times over.
+        let target = if self.picker.is_endgame() { 1 } else { target };
         let outstanding = p.session.requested().len();
         let room = target
             .saturating_sub(outstanding)
@@ -755,6 +792,27 @@ impl Swarm {
         }
         if done {
             let _ = p.session.set_interested(false);
+        }
+    }
+
+    /// Hands the peer's pending requests to the driver to read while the connection's send
+    /// buffer (queued bytes plus reads in progress) is below its watermark: a second's worth
+    /// at the peer's current rate, between 64 KiB and 1 MiB (libtorrent scales its
+    /// `send_buffer_watermark` the same way).
+    fn issue_reads(&mut self, key: PeerKey) {
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let watermark = (p.upload_rate as usize).clamp(64 << 10, 1 << 20);
+        let mut pending =
+            p.session.queued_bytes() + p.reading.iter().map(|b| b.len as usize).sum::<usize>();
+        while pending < watermark {
+            let Some(block) = p.to_read.pop_front() else {
+                break;
+            };
+            pending += block.len as usize;
+            p.reading.push(block);
+            self.actions.push_back(Action::Read { peer: key, block });
         }
     }
 
@@ -806,9 +864,11 @@ impl Swarm {
     fn tick(&mut self, now: Instant) {
         let secs = self.config.tick.as_secs_f64();
         for (&key, p) in &mut self.peers {
-            let (received, _) = p.session.payload_bytes();
+            let (received, sent) = p.session.payload_bytes();
             p.download_rate = ((received - p.last_received) as f64 / secs) as u64;
             p.last_received = received;
+            p.upload_rate = ((sent - p.last_sent) as f64 / secs) as u64;
+            p.last_sent = sent;
             self.dirty.insert(key);
         }
         self.next_tick = now + self.config.tick;

@@ -48,6 +48,8 @@ pub struct Session {
     state: State,
     /// Bytes ready to send, in order: runs of small messages, and blocks as their own chunks.
     outbox: VecDeque<Outgoing>,
+    /// Encoded size of everything in `outbox`.
+    outbox_bytes: usize,
     /// Where [`Session::poll_transmit`] encodes runs of small messages.
     encode_buf: BytesMut,
     /// The block at the front of `outbox` has had its header handed out.
@@ -117,6 +119,7 @@ impl Session {
         let mut s = Self {
             state: State::AwaitingHandshake,
             outbox: VecDeque::new(),
+            outbox_bytes: 0,
             encode_buf: BytesMut::new(),
             block_header_sent: false,
             events: VecDeque::new(),
@@ -140,7 +143,7 @@ impl Session {
             uploaded: 0,
             config,
         };
-        s.outbox.push_back(Outgoing::Handshake(s.config.local));
+        s.push_outbox(Outgoing::Handshake(s.config.local));
         s
     }
 
@@ -209,6 +212,12 @@ impl Session {
     /// Block bytes received and sent.
     pub fn payload_bytes(&self) -> (u64, u64) {
         (self.downloaded, self.uploaded)
+    }
+
+    /// Bytes queued to send and not yet handed out by `poll_transmit` or `poll_outgoing`:
+    /// what a driver compares with its send-buffer budget before reading more blocks.
+    pub fn queued_bytes(&self) -> usize {
+        self.outbox_bytes
     }
 
     /// Pieces the peer lets us request while it chokes us (BEP 6 allowed fast).
@@ -491,7 +500,7 @@ impl Session {
             && self.block_header_sent
         {
             let data = data.clone();
-            self.outbox.pop_front();
+            let _ = self.pop_outbox();
             self.block_header_sent = false;
             self.last_sent = now;
             return Some(data);
@@ -511,7 +520,7 @@ impl Session {
                 }
                 Outgoing::Message(m) => m.encode(&mut self.encode_buf),
             }
-            self.outbox.pop_front();
+            let _ = self.pop_outbox();
         }
         if self.encode_buf.is_empty() {
             return None;
@@ -525,7 +534,7 @@ impl Session {
     /// [`Session::poll_transmit`] on one session.
     #[must_use]
     pub fn poll_outgoing(&mut self, now: Instant) -> Option<Outgoing> {
-        let next = self.outbox.pop_front();
+        let next = self.pop_outbox();
         if next.is_some() {
             self.last_sent = now;
         }
@@ -900,8 +909,19 @@ impl Session {
         Ok(())
     }
 
+    fn push_outbox(&mut self, item: Outgoing) {
+        self.outbox_bytes += outgoing_len(&item);
+        self.outbox.push_back(item);
+    }
+
+    fn pop_outbox(&mut self) -> Option<Outgoing> {
+        let item = self.outbox.pop_front()?;
+        self.outbox_bytes -= outgoing_len(&item);
+        Some(item)
+    }
+
     fn send(&mut self, m: &Message) {
-        self.outbox.push_back(Outgoing::Message(m.clone()));
+        self.push_outbox(Outgoing::Message(m.clone()));
     }
 
     fn remember_cancelled(&mut self, block: BlockRef) {
@@ -948,6 +968,7 @@ impl Session {
     fn close_with(&mut self, reason: CloseReason) {
         self.state = State::Closed;
         self.outbox.clear();
+        self.outbox_bytes = 0;
         self.encode_buf.clear();
         self.block_header_sent = false;
         self.requested.clear();
@@ -970,3 +991,11 @@ fn fast_id(m: &Message) -> Option<u8> {
 
 #[cfg(test)]
 mod tests;
+
+/// Bytes an outgoing item takes on the wire.
+fn outgoing_len(item: &Outgoing) -> usize {
+    match item {
+        Outgoing::Handshake(_) => crate::handshake::HANDSHAKE_LEN,
+        Outgoing::Message(m) => m.encoded_len(),
+    }
+}
