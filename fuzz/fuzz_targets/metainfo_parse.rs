@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(offset, meta.total_size());
     assert!(meta.total_size() > 0);
-    assert_eq!(u64::from(meta.num_pieces()), meta.total_size().div_ceil(meta.piece_length()));
+    assert_eq!(
+        u64::from(meta.num_pieces()),
+        meta.total_size().div_ceil(meta.piece_length())
+    );
     let layout = Layout::new(&meta);
     // Every piece is covered exactly by its spans (bounded, to keep each run fast).
     for p in 0..meta.num_pieces().min(64) {

@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let geometry = Geometry::new(9 * 32 * 1024 + 1000, 32 * 1024).expect("valid geometry");
     let info_hash = InfoHash([7; 20]);
     let mut config = Config::new(
-        Handshake { reserved: Reserved::ours(), info_hash, peer_id: PeerId([1; 20]) },
+        Handshake {
+            reserved: Reserved::ours(),
+            info_hash,
+            peer_id: PeerId([1; 20]),
+        },
         geometry,
     );
     config.max_peer_requests = 8;
@@ -59,7 +63,11 @@ fuzz_target!(|data: &[u8]| {
             }
             3 => {
                 let piece = u32::from(op / 8) % 11;
-                let _ = s.request(BlockRef { piece: PieceIndex(piece), offset: 0, len: 16384 });
+                let _ = s.request(BlockRef {
+                    piece: PieceIndex(piece),
+                    offset: 0,
+                    len: 16384,
+                });
             }
             4 => {
                 if let Some(b) = asked.pop() {
@@ -82,7 +90,8 @@ fuzz_target!(|data: &[u8]| {
             }
             _ => {
                 if let Some(&b) = s.requested().first() {
-                    s.cancel(b).expect("an outstanding request can be cancelled");
+                    s.cancel(b)
+                        .expect("an outstanding request can be cancelled");
                 }
             }
         }
