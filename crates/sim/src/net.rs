@@ -86,8 +86,11 @@ pub struct Network {
     pub max_connections: usize,
     /// How peers pick pieces.
     pub piece_order: PieceOrder,
-    /// The origin peers use the choker's origin mode.
+    /// The origin peers use the choker's origin mode and decline pieces that
+    /// `origin_max_copies` of their peers already have.
     pub origin_mode: bool,
+    /// See `origin_mode`.
+    pub origin_max_copies: u32,
     /// Seed of every random choice.
     pub rng_seed: u64,
     /// The run stops at this much simulated time even if peers are still downloading.
@@ -108,6 +111,7 @@ impl Network {
             max_connections: 50,
             piece_order: PieceOrder::RarestFirst,
             origin_mode: false,
+            origin_max_copies: 3,
             rng_seed: 1,
             max_time: Duration::from_secs(3600),
             announce_interval: Duration::from_secs(300),
@@ -369,6 +373,7 @@ impl Sim {
         }
         if spec.origin && self.network.origin_mode {
             config.choker.policy.seed_mode = choker::SeedMode::Origin;
+            config.origin_max_copies = Some(self.network.origin_max_copies);
         }
         let have = if spec.seed {
             Bitfield::full(self.geometry.num_pieces)

@@ -60,3 +60,30 @@ fn loss_slows_the_crowd_down_but_it_still_completes() {
     assert_eq!(lossy.unfinished, 0);
     assert!(lossy.mean_download_time().unwrap() > clean.mean_download_time().unwrap());
 }
+
+#[test]
+fn origin_mode_lowers_the_origins_bytes() {
+    use sim::scenarios::{Common, Origin};
+    let result = Origin {
+        common: Common {
+            file_size: 4 << 20,
+            ..Common::default()
+        },
+        peers: 40,
+        arrival_window: Duration::from_secs(30),
+    }
+    .run(origin());
+    let (off, on) = (&result[0], &result[1]);
+    assert!(!off.origin_mode && on.origin_mode);
+    assert_eq!(
+        off.times.unfinished + on.times.unfinished,
+        0,
+        "everyone finishes either way"
+    );
+    assert!(
+        on.origin_bytes * 2 < off.origin_bytes,
+        "origin mode at least halves the origin's bytes: {} vs {}",
+        on.origin_bytes,
+        off.origin_bytes
+    );
+}

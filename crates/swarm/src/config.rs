@@ -40,6 +40,10 @@ pub struct Config {
     pub rng_seed: u64,
     /// Download pieces in order (streaming) instead of rarest first.
     pub sequential: bool,
+    /// Origin offload: once complete, decline (BEP 6 reject) a request for a piece that at
+    /// least this many connected peers already have, so that the requester gets it from
+    /// them and our upload goes to the pieces only we can give. `None` serves everything.
+    pub origin_max_copies: Option<u32>,
 }
 
 impl Config {
@@ -67,6 +71,7 @@ impl Config {
             metadata: None,
             rng_seed: 0,
             sequential: false,
+            origin_max_copies: None,
         }
     }
 

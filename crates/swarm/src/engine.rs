@@ -686,7 +686,12 @@ impl Swarm {
                     self.choker.handle_interested(now, choker_key(key), false);
                 }
                 WireEvent::Request(block) => {
-                    if self.have.has(block.piece) {
+                    let offload = self.finished
+                        && self
+                            .config
+                            .origin_max_copies
+                            .is_some_and(|max| self.picker.availability(block.piece) >= max);
+                    if self.have.has(block.piece) && !offload {
                         p.to_read.push_back(block);
                         self.issue_reads(key);
                     } else {
