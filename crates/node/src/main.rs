@@ -12,6 +12,7 @@ mod create;
 mod format;
 mod inspect;
 mod output;
+mod plot;
 mod progress;
 mod simulate;
 mod verify;

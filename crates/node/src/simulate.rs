@@ -9,7 +9,8 @@ use sim::scenarios::{
     Common, FlashCrowd, FreeRider, OrderResult, Origin, PieceOrderRun, RunStats, Steady, Times,
 };
 
-use crate::output::{emit, emit_json, failure};
+use crate::output::{emit, emit_json, failure, io_failure};
+use crate::plot::{Chart, PALETTE, Series};
 
 /// Arguments of `peercdn simulate`.
 #[derive(Debug, clap::Args)]
@@ -33,6 +34,13 @@ pub(crate) struct Args {
     /// Print one JSON object (parameters and results) instead of text
     #[arg(long, global = true)]
     pub(crate) json: bool,
+
+    /// Also draw the scenario's figure into this PNG file: completion time against the number
+    /// of peers (flash-crowd, which then also runs 1/8, 1/4 and 1/2 of --peers), download time
+    /// against arrival beside the model (steady), or the share of peers finished over time
+    /// (free-rider, piece-order, origin)
+    #[arg(long, global = true, value_name = "FILE.png")]
+    plot: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -197,6 +205,59 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 100.0 * r.origin_bytes as f64 / (r.origin_bytes + r.peer_bytes).max(1) as f64,
                 r.peer_bytes
             );
+            if let Some(path) = &args.plot {
+                let mut sizes: Vec<usize> = [8, 4, 2]
+                    .iter()
+                    .map(|d| peers / d)
+                    .filter(|&n| n > 0)
+                    .collect();
+                sizes.dedup();
+                let mut last = Vec::new();
+                let mut mean = Vec::new();
+                let mut server = Vec::new();
+                for n in sizes {
+                    let small = FlashCrowd {
+                        common: c.clone(),
+                        peers: n,
+                        seeds: *seeds,
+                    }
+                    .run(start);
+                    last.push((n as f64, small.times.max));
+                    mean.push((n as f64, small.times.mean));
+                    server.push((n as f64, small.client_server_time));
+                }
+                last.push((*peers as f64, r.times.max));
+                mean.push((*peers as f64, r.times.mean));
+                server.push((*peers as f64, r.client_server_time));
+                let chart = Chart {
+                    title: format!("flash crowd: {} bytes, {seeds} seed(s)", c.file_size),
+                    x_label: "peers".into(),
+                    y_label: "completion time (s)".into(),
+                    series: vec![
+                        Series {
+                            name: "client-server".into(),
+                            color: PALETTE[1],
+                            points: server,
+                            line: true,
+                        },
+                        Series {
+                            name: "p2p, last peer".into(),
+                            color: PALETTE[0],
+                            points: last,
+                            line: true,
+                        },
+                        Series {
+                            name: "p2p, mean".into(),
+                            color: PALETTE[2],
+                            points: mean,
+                            line: true,
+                        },
+                    ],
+                };
+                chart
+                    .write_png(path)
+                    .map_err(|e| io_failure("cannot write", path, &e))?;
+            }
             let value = json!({
                 "scenario": "flash-crowd",
                 "parameters": {"peers": peers, "seeds": seeds, "common": common.json(&c)},
@@ -253,6 +314,43 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 "seeds              {:>9.1}    {:>9.1}",
                 r.mean_seeds, r.model_seeds
             );
+            if let Some(path) = &args.plot {
+                let end = duration.as_secs_f64();
+                let chart = Chart {
+                    title: "steady state: simulated vs Qiu & Srikant".into(),
+                    x_label: "arrival time (s)".into(),
+                    y_label: "download time (s)".into(),
+                    series: vec![
+                        Series {
+                            name: "simulated peers".into(),
+                            color: PALETTE[0],
+                            points: r.downloads.clone(),
+                            line: false,
+                        },
+                        Series {
+                            name: "model".into(),
+                            color: PALETTE[1],
+                            points: vec![
+                                (end / 5.0, r.model_download_time),
+                                (end, r.model_download_time),
+                            ],
+                            line: true,
+                        },
+                        Series {
+                            name: "simulated mean".into(),
+                            color: PALETTE[2],
+                            points: vec![
+                                (end / 5.0, r.mean_download_time),
+                                (end, r.mean_download_time),
+                            ],
+                            line: true,
+                        },
+                    ],
+                };
+                chart
+                    .write_png(path)
+                    .map_err(|e| io_failure("cannot write", path, &e))?;
+            }
             let value = json!({
                 "scenario": "steady",
                 "parameters": {"arrival_rate": arrival_rate, "seed_leave_rate": seed_leave_rate,
@@ -287,6 +385,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 times_text(&r.free_riders),
                 run_text(&r.run)
             );
+            if let Some(path) = &args.plot {
+                cdf_chart(
+                    "free riders vs contributors",
+                    &[
+                        ("contributors", &r.contributors),
+                        ("free riders", &r.free_riders),
+                    ],
+                    path,
+                )?;
+            }
             let value = json!({
                 "scenario": "free-rider",
                 "parameters": {"peers": peers, "free_riders": free_riders, "common": common.json(&c)},
@@ -312,6 +420,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     times_text(&r.times),
                     r.stragglers
                 );
+            }
+            if let Some(path) = &args.plot {
+                let groups: Vec<(&str, &Times)> =
+                    results.iter().map(|r| (order_name(r), &r.times)).collect();
+                cdf_chart("piece order", &groups, path)?;
             }
             let value = json!({
                 "scenario": "piece-order",
@@ -346,6 +459,22 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                     r.origin_bytes + r.peer_bytes,
                     times_text(&r.times)
                 );
+            }
+            if let Some(path) = &args.plot {
+                let groups: Vec<(&str, &Times)> = results
+                    .iter()
+                    .map(|r| {
+                        (
+                            if r.origin_mode {
+                                "origin mode on"
+                            } else {
+                                "origin mode off"
+                            },
+                            &r.times,
+                        )
+                    })
+                    .collect();
+                cdf_chart("origin", &groups, path)?;
             }
             let value = json!({
                 "scenario": "origin",
@@ -397,4 +526,38 @@ fn run_text(r: &RunStats) -> String {
 
 fn run_json(r: &RunStats) -> Value {
     json!({"simulated_s": r.simulated, "events": r.events})
+}
+
+/// The share of peers finished over time, one line per group.
+fn cdf_chart(title: &str, groups: &[(&str, &Times)], path: &std::path::Path) -> anyhow::Result<()> {
+    let series = groups
+        .iter()
+        .enumerate()
+        .map(|(i, (name, times))| {
+            let n = times.all.len().max(1) as f64;
+            let mut points = vec![(0.0, 0.0)];
+            points.extend(
+                times
+                    .all
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &t)| (t, (k + 1) as f64 / n)),
+            );
+            Series {
+                name: (*name).to_owned(),
+                color: PALETTE[i % PALETTE.len()],
+                points,
+                line: true,
+            }
+        })
+        .collect();
+    let chart = Chart {
+        title: title.to_owned(),
+        x_label: "time since arrival (s)".into(),
+        y_label: "share of peers finished".into(),
+        series,
+    };
+    chart
+        .write_png(path)
+        .map_err(|e| io_failure("cannot write", path, &e))
 }

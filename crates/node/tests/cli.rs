@@ -593,3 +593,30 @@ fn simulate_refuses_bad_parameters_with_a_usage_error() {
     assert!(!out.status.success());
     assert_eq!(json_of(&out)["error"], "usage");
 }
+
+#[test]
+fn simulate_draws_its_figure_as_a_png() {
+    let dir = TempDir::new("simulate-plot");
+    let png = dir.path().join("crowd.png");
+    let out = peercdn(
+        dir.path(),
+        &[
+            "simulate",
+            "flash-crowd",
+            "--peers",
+            "8",
+            "--file-size",
+            "1048576",
+            "--plot",
+            png.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&bytes[12..16], b"IHDR");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert_eq!((width, height), (900, 560));
+    assert!(bytes.ends_with(b"IEND\xaeB`\x82"));
+}

@@ -88,6 +88,8 @@ pub struct Times {
     pub p90: f64,
     /// Slowest.
     pub max: f64,
+    /// Every download time, sorted.
+    pub all: Vec<f64>,
 }
 
 impl Times {
@@ -99,6 +101,7 @@ impl Times {
             p50: report.quantile(0.5).unwrap_or(f64::NAN),
             p90: report.quantile(0.9).unwrap_or(f64::NAN),
             max: report.quantile(1.0).unwrap_or(f64::NAN),
+            all: report.download_times.clone(),
         }
     }
 }
@@ -199,6 +202,9 @@ pub struct SteadyResult {
     pub mean_seeds: f64,
     /// The model's ȳ = λ / γ.
     pub model_seeds: f64,
+    /// (arrival, download time) of every peer that arrived after the warm-up and finished, in
+    /// seconds.
+    pub downloads: Vec<(f64, f64)>,
     /// Peers that arrived, and that finished.
     pub arrived: usize,
     /// See `arrived`.
@@ -256,6 +262,7 @@ impl Steady {
         let warmup = end / 5.0;
         let (mut downloading, mut seeding) = (0.0, 0.0);
         let mut times = Vec::new();
+        let mut downloads = Vec::new();
         for p in report.peers.iter().skip(1) {
             let arrive = p.arrive.as_secs_f64();
             let left = p.left.map_or(end, |l| l.as_secs_f64()).min(end);
@@ -266,6 +273,7 @@ impl Steady {
                 && let Some(f) = p.finish
             {
                 times.push(f.as_secs_f64() - arrive);
+                downloads.push((arrive, f.as_secs_f64() - arrive));
             }
         }
         let span = end - warmup;
@@ -284,6 +292,7 @@ impl Steady {
             model_downloaders: model_x,
             mean_seeds: seeding / span,
             model_seeds: model_y,
+            downloads,
             arrived: specs.len() - 1,
             finished: report.download_times.len(),
             run: RunStats {
