@@ -137,10 +137,7 @@ pub struct Sim {
     rng: Rng,
     zero_block: Bytes,
     report: Vec<PeerReport>,
-    /// Open connections: (node, its key) -> (other node, the other's key).
-    links: BTreeMap<(usize, PeerKey), (usize, PeerKey)>,
-    /// In-order delivery per connection: the last delivery time on it.
-    last_delivery: BTreeMap<(usize, PeerKey), Instant>,
+
     events: u64,
     /// Peers not yet arrived, or arrived and neither finished nor gone.
     unfinished: usize,
@@ -149,6 +146,8 @@ pub struct Sim {
 struct Node {
     swarm: Swarm,
     addr: SocketAddr,
+    /// Its connections, by its key's number (keys are handed out in order).
+    conns: Vec<Conn>,
     /// Messages waiting for the uplink, per connection.
     queues: BTreeMap<PeerKey, VecDeque<Outgoing>>,
     /// Bytes in each connection's queue.
@@ -160,6 +159,15 @@ struct Node {
     uplink_key: Option<PeerKey>,
     downlink_free: Instant,
     timer: Option<Instant>,
+}
+
+/// One end of a connection.
+#[derive(Clone, Copy, Debug, Default)]
+struct Conn {
+    /// The other end: its node and its key for the connection.
+    peer: Option<(usize, PeerKey)>,
+    /// In-order delivery: when the last message on this connection arrives.
+    last_delivery: Option<Instant>,
 }
 
 /// An event in the queue, ordered by time, then by when it was scheduled (so that equal times
@@ -239,8 +247,7 @@ impl Sim {
             free_slots: Vec::new(),
             seq: 0,
             zero_block: Bytes::from(vec![0u8; 1 << 17]),
-            links: BTreeMap::new(),
-            last_delivery: BTreeMap::new(),
+
             events: 0,
             unfinished: 0,
             network,
@@ -347,7 +354,7 @@ impl Sim {
             Payload::Closed { to, key } => {
                 if let Some(n) = self.nodes[to].as_mut() {
                     n.swarm.handle_disconnected(now, key);
-                    self.links.remove(&(to, key));
+                    self.set_link(to, key, None);
                     self.pump(to);
                 }
             }
@@ -394,6 +401,7 @@ impl Sim {
         self.nodes[i] = Some(Node {
             swarm: Swarm::new(config, have, self.now),
             addr,
+            conns: Vec::new(),
             queues: BTreeMap::new(),
             queued: BTreeMap::new(),
             ring: VecDeque::new(),
@@ -424,8 +432,8 @@ impl Sim {
         let b = self.node(to).swarm.add_peer(now, from_addr);
         match (a, b) {
             (Ok(a), Ok(b)) => {
-                self.links.insert((from, a), (to, b));
-                self.links.insert((to, b), (from, a));
+                self.set_link(from, a, Some((to, b)));
+                self.set_link(to, b, Some((from, a)));
             }
             (Ok(a), Err(_)) => self.node(from).swarm.handle_disconnected(now, a),
             (Err(_), Ok(b)) => self.node(to).swarm.handle_disconnected(now, b),
@@ -433,6 +441,27 @@ impl Sim {
         }
         self.pump(from);
         self.pump(to);
+    }
+
+    fn link(&self, i: usize, key: PeerKey) -> Option<(usize, PeerKey)> {
+        self.nodes[i]
+            .as_ref()?
+            .conns
+            .get(key.0 as usize)
+            .and_then(|c| c.peer)
+    }
+
+    fn set_link(&mut self, i: usize, key: PeerKey, peer: Option<(usize, PeerKey)>) {
+        if let Some(n) = self.nodes[i].as_mut() {
+            let slot = key.0 as usize;
+            if n.conns.len() <= slot {
+                n.conns.resize(slot + 1, Conn::default());
+            }
+            n.conns[slot].peer = peer;
+            if peer.is_none() {
+                n.conns[slot].last_delivery = None;
+            }
+        }
     }
 
     fn addr_of(&self, i: usize) -> Option<SocketAddr> {
@@ -471,8 +500,9 @@ impl Sim {
                     }
                 }
                 Action::Disconnect(key) => {
-                    if let Some((j, their)) = self.links.remove(&(i, key)) {
-                        self.links.remove(&(j, their));
+                    if let Some((j, their)) = self.link(i, key) {
+                        self.set_link(i, key, None);
+                        self.set_link(j, their, None);
                         let delay = self.specs[i].latency + self.specs[j].latency;
                         self.schedule(now + delay, Payload::Closed { to: j, key: their });
                     }
@@ -614,7 +644,7 @@ impl Sim {
             // Room in that connection's buffer: the engine may send (and read) more.
             self.pump(i);
         }
-        let Some(&(j, their)) = self.links.get(&(i, key)) else {
+        let Some((j, their)) = self.link(i, key) else {
             return;
         };
         let latency = self.specs[i].latency + self.specs[j].latency;
@@ -631,7 +661,11 @@ impl Sim {
         let mut done = receiver.downlink_free.max(arrives) + down;
         receiver.downlink_free = done;
         // A connection delivers in order: nothing overtakes a retransmitted message.
-        let last = self.last_delivery.entry((j, their)).or_insert(done);
+        let slot = their.0 as usize;
+        if receiver.conns.len() <= slot {
+            receiver.conns.resize(slot + 1, Conn::default());
+        }
+        let last = receiver.conns[slot].last_delivery.get_or_insert(done);
         done = done.max(*last);
         *last = done;
         self.schedule(
