@@ -145,7 +145,6 @@ pub struct Sim {
 
 struct Node {
     swarm: Swarm,
-    addr: SocketAddr,
     /// Its connections, by its key's number (keys are handed out in order).
     conns: Vec<Conn>,
     /// Messages waiting for the uplink, per connection.
@@ -284,13 +283,7 @@ impl Sim {
                 (self.report[i].uploaded, self.report[i].downloaded) = n.swarm.transferred();
             }
         }
-        Report::new(
-            self.report,
-            &self.specs,
-            elapsed,
-            self.events,
-            self.network.file_size,
-        )
+        Report::new(self.report, &self.specs, elapsed, self.events)
     }
 
     /// Every peer has arrived, and every one that is not a seed has finished or left.
@@ -394,13 +387,8 @@ impl Sim {
                 self.schedule(at, Payload::Leave(i));
             }
         }
-        let addr = SocketAddr::V4(SocketAddrV4::new(
-            Ipv4Addr::from(0x0a00_0000 + i as u32 + 1),
-            6881,
-        ));
         self.nodes[i] = Some(Node {
             swarm: Swarm::new(config, have, self.now),
-            addr,
             conns: Vec::new(),
             queues: BTreeMap::new(),
             queued: BTreeMap::new(),
@@ -418,12 +406,11 @@ impl Sim {
     fn connect(&mut self, from: usize, to: usize) {
         let now = self.now;
         let (Some(from_addr), Some(to_addr)) = (
-            self.nodes[from].as_ref().map(|n| n.addr),
-            self.nodes[to].as_ref().map(|n| n.addr),
+            self.nodes[from].as_ref().map(|_| peer_addr(from)),
+            self.nodes[to].as_ref().map(|_| peer_addr(to)),
         ) else {
-            let addr = self.addr_of(to);
-            if let (Some(n), Some(addr)) = (self.nodes[from].as_mut(), addr) {
-                n.swarm.handle_connect_failed(now, addr);
+            if let Some(n) = self.nodes[from].as_mut() {
+                n.swarm.handle_connect_failed(now, peer_addr(to));
                 self.pump(from);
             }
             return;
@@ -464,12 +451,6 @@ impl Sim {
         }
     }
 
-    fn addr_of(&self, i: usize) -> Option<SocketAddr> {
-        u32::try_from(i)
-            .ok()
-            .map(|i| SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(0x0a00_0000 + i + 1), 6881)))
-    }
-
     fn node(&mut self, i: usize) -> &mut Node {
         self.nodes[i].as_mut().expect("an online node")
     }
@@ -486,13 +467,7 @@ impl Sim {
             };
             match action {
                 Action::Connect(addr) => {
-                    let to = match addr {
-                        SocketAddr::V4(v4) => {
-                            u32::from(*v4.ip()).wrapping_sub(0x0a00_0001) as usize
-                        }
-                        SocketAddr::V6(_) => usize::MAX,
-                    };
-                    if to < self.specs.len() {
+                    if let Some(to) = peer_index(addr).filter(|&to| to < self.specs.len()) {
                         let rtt = 2 * (self.specs[i].latency + self.specs[to].latency);
                         self.schedule(now + rtt, Payload::Connect { from: i, to });
                     } else {
@@ -690,7 +665,7 @@ impl Sim {
             tries += 1;
             let j = self.online[self.rng.below(self.online.len())];
             if j != i
-                && let Some(addr) = self.nodes[j].as_ref().map(|n| n.addr)
+                && let Some(addr) = self.nodes[j].as_ref().map(|_| peer_addr(j))
                 && !out.contains(&addr)
             {
                 out.push(addr);
@@ -716,5 +691,21 @@ fn wire_size(message: &Outgoing) -> usize {
     match message {
         Outgoing::Handshake(_) => peer_wire::handshake::HANDSHAKE_LEN,
         Outgoing::Message(m) => m.encoded_len(),
+    }
+}
+
+/// Peer `i`'s address: 10.0.0.0/8 numbered from 10.0.0.1, port 6881.
+fn peer_addr(i: usize) -> SocketAddr {
+    let n = u32::try_from(i).map_or(u32::MAX, |i| 0x0a00_0001u32.saturating_add(i));
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::from(n), 6881))
+}
+
+/// The peer at an address given by [`peer_addr`].
+fn peer_index(addr: SocketAddr) -> Option<usize> {
+    match addr {
+        SocketAddr::V4(v4) => u32::from(*v4.ip())
+            .checked_sub(0x0a00_0001)
+            .map(|i| i as usize),
+        SocketAddr::V6(_) => None,
     }
 }

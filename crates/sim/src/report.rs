@@ -45,7 +45,6 @@ impl Report {
         specs: &[PeerSpec],
         elapsed: Duration,
         events: u64,
-        _file_size: u64,
     ) -> Self {
         let mut download_times: Vec<f64> = peers
             .iter()

@@ -94,14 +94,28 @@ pub struct Times {
 
 impl Times {
     fn of(report: &Report) -> Self {
+        Self::new(report.download_times.clone(), report.unfinished)
+    }
+
+    /// From download times in any order, and a count of peers that did not finish.
+    fn new(mut all: Vec<f64>, unfinished: usize) -> Self {
+        all.sort_by(f64::total_cmp);
+        let quantile = |q: f64| {
+            let n = all.len();
+            if n == 0 {
+                f64::NAN
+            } else {
+                all[((n - 1) as f64 * q).round() as usize]
+            }
+        };
         Self {
-            finished: report.download_times.len(),
-            unfinished: report.unfinished,
-            mean: report.mean_download_time().unwrap_or(f64::NAN),
-            p50: report.quantile(0.5).unwrap_or(f64::NAN),
-            p90: report.quantile(0.9).unwrap_or(f64::NAN),
-            max: report.quantile(1.0).unwrap_or(f64::NAN),
-            all: report.download_times.clone(),
+            finished: all.len(),
+            unfinished,
+            mean: all.iter().sum::<f64>() / all.len() as f64,
+            p50: quantile(0.5),
+            p90: quantile(0.9),
+            max: quantile(1.0),
+            all,
         }
     }
 }
@@ -350,25 +364,16 @@ impl FreeRider {
         }));
         let report = Sim::new(c.network(), specs.clone(), start).run();
         let subset = |riding: bool| {
-            let peers: Vec<_> = report
+            let group = report
                 .peers
                 .iter()
                 .zip(&specs)
-                .filter(|(_, s)| !s.seed && s.free_rider == riding)
-                .map(|(p, _)| p.clone())
-                .collect();
-            let sub_specs: Vec<_> = specs
-                .iter()
-                .filter(|s| !s.seed && s.free_rider == riding)
-                .cloned()
-                .collect();
-            Times::of(&Report::new(
-                peers,
-                &sub_specs,
-                report.elapsed,
-                0,
-                c.file_size,
-            ))
+                .filter(|(_, s)| !s.seed && s.free_rider == riding);
+            let times = group
+                .clone()
+                .filter_map(|(p, _)| p.finish.map(|f| (f - p.arrive).as_secs_f64()));
+            let unfinished = group.filter(|(p, _)| p.finish.is_none()).count();
+            Times::new(times.collect(), unfinished)
         };
         FreeRiderResult {
             contributors: subset(false),

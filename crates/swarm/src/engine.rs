@@ -171,6 +171,8 @@ struct Peer {
     /// Payload bytes received at the last tick, and the rate since (bytes per second).
     last_received: u64,
     download_rate: u64,
+    /// The driver reported the connection closed ([`Swarm::handle_disconnected`]).
+    closed_by_driver: bool,
     /// Blocks the driver is reading for this peer.
     reading: Vec<BlockRef>,
     /// The peer's requests not yet handed to the driver to read: reads are issued only while
@@ -330,6 +332,7 @@ impl Swarm {
                 strikes: 0,
                 last_received: 0,
                 download_rate: 0,
+                closed_by_driver: false,
                 reading: Vec::new(),
                 to_read: VecDeque::new(),
                 last_sent: 0,
@@ -388,11 +391,11 @@ impl Swarm {
     /// The connection closed (reset, end of stream).
     pub fn handle_disconnected(&mut self, now: Instant, peer: PeerKey) {
         if let Some(p) = self.peers.get_mut(&peer) {
+            // The driver already knows: no Disconnect for this one.
+            p.closed_by_driver = true;
             p.session.close();
             self.dirty.insert(peer);
             self.process(now);
-            // The driver already knows: no Disconnect for this one.
-            self.actions.retain(|a| *a != Action::Disconnect(peer));
         }
     }
 
@@ -857,7 +860,9 @@ impl Swarm {
         let (down, up) = p.session.payload_bytes();
         self.downloaded += down;
         self.uploaded += up;
-        self.actions.push_back(Action::Disconnect(key));
+        if !p.closed_by_driver {
+            self.actions.push_back(Action::Disconnect(key));
+        }
         self.events.push_back(Event::PeerClosed {
             peer: key,
             addr: p.addr,

@@ -294,7 +294,7 @@ impl Session {
             && now >= self.last_sent + self.config.keepalive_interval
             && self.outbox.is_empty()
         {
-            self.send(&Message::KeepAlive);
+            self.send(Message::KeepAlive);
         }
         if let Some(deadline) = self.snub_deadline()
             && now >= deadline
@@ -314,14 +314,14 @@ impl Session {
         self.check_open()?;
         if !self.am_choking {
             self.am_choking = true;
-            self.send(&Message::Choke);
+            self.send(Message::Choke);
             let fast = self.fast();
             let queued = std::mem::take(&mut self.peer_requests);
             for block in queued {
                 if fast && self.allowed_fast_out.contains(&block.piece) {
                     self.peer_requests.push_back(block);
                 } else if fast {
-                    self.send(&Message::Reject(block));
+                    self.send(Message::Reject(block));
                 }
             }
         }
@@ -333,7 +333,7 @@ impl Session {
         self.check_open()?;
         if self.am_choking {
             self.am_choking = false;
-            self.send(&Message::Unchoke);
+            self.send(Message::Unchoke);
         }
         Ok(())
     }
@@ -343,7 +343,7 @@ impl Session {
         self.check_open()?;
         if self.am_interested != interested {
             self.am_interested = interested;
-            self.send(&if interested {
+            self.send(if interested {
                 Message::Interested
             } else {
                 Message::NotInterested
@@ -369,7 +369,7 @@ impl Session {
                 bits.insert(piece);
                 *pieces = LocalPieces::Some(bits);
             }
-            None => self.send(&Message::Have(piece)),
+            None => self.send(Message::Have(piece)),
         }
         Ok(())
     }
@@ -394,7 +394,7 @@ impl Session {
             self.last_block = self.last_received;
         }
         self.requested.push(block);
-        self.send(&Message::Request(block));
+        self.send(Message::Request(block));
         Ok(())
     }
 
@@ -406,7 +406,7 @@ impl Session {
         };
         self.requested.swap_remove(i);
         self.remember_cancelled(block);
-        self.send(&Message::Cancel(block));
+        self.send(Message::Cancel(block));
         Ok(())
     }
 
@@ -420,7 +420,7 @@ impl Session {
             return Err(UsageError::NotRequested);
         };
         self.peer_requests.remove(i);
-        self.send(&Message::Piece {
+        self.send(Message::Piece {
             piece: block.piece,
             offset: block.offset,
             data,
@@ -438,7 +438,7 @@ impl Session {
         };
         self.peer_requests.remove(i);
         if self.fast() {
-            self.send(&Message::Reject(block));
+            self.send(Message::Reject(block));
         }
         Ok(())
     }
@@ -452,7 +452,7 @@ impl Session {
         if piece.0 >= self.config.geometry.num_pieces {
             return Err(UsageError::OutOfRange);
         }
-        self.send(&Message::Suggest(piece));
+        self.send(Message::Suggest(piece));
         Ok(())
     }
 
@@ -476,7 +476,7 @@ impl Session {
     /// know).
     pub fn send_message(&mut self, message: &Message) -> Result<(), UsageError> {
         self.check_open()?;
-        self.send(message);
+        self.send(message.clone());
         Ok(())
     }
 
@@ -611,7 +611,7 @@ impl Session {
             if ours.your_ip.is_none() {
                 ours.your_ip = self.config.peer_ip;
             }
-            self.send(&Message::Extended {
+            self.send(Message::Extended {
                 id: 0,
                 payload: Bytes::from(ours.encode()),
             });
@@ -619,14 +619,14 @@ impl Session {
         let fast = common.fast();
         let geometry = self.config.geometry;
         match self.local_pieces.take() {
-            Some(LocalPieces::All) if fast => self.send(&Message::HaveAll),
-            Some(LocalPieces::None) if fast => self.send(&Message::HaveNone),
+            Some(LocalPieces::All) if fast => self.send(Message::HaveAll),
+            Some(LocalPieces::None) if fast => self.send(Message::HaveNone),
             Some(LocalPieces::All) => {
                 let bits = Bitfield::full(geometry.num_pieces).to_bytes();
-                self.send(&Message::Bitfield(bits));
+                self.send(Message::Bitfield(bits));
             }
             Some(LocalPieces::Some(bits)) if bits.len() == geometry.num_pieces => {
-                self.send(&Message::Bitfield(bits.to_bytes()));
+                self.send(Message::Bitfield(bits.to_bytes()));
             }
             _ => {}
         }
@@ -639,7 +639,7 @@ impl Session {
             );
             for piece in set {
                 self.allowed_fast_out.push(piece);
-                self.send(&Message::AllowedFast(piece));
+                self.send(Message::AllowedFast(piece));
             }
         }
         Ok(())
@@ -818,7 +818,7 @@ impl Session {
         if !allowed {
             // BEP 6: "reject requests when choking"; BEP 3 peers just ignore them.
             if fast {
-                self.send(&Message::Reject(block));
+                self.send(Message::Reject(block));
             }
             return Ok(());
         }
@@ -829,7 +829,7 @@ impl Session {
             || self.peer_requests.contains(&block)
         {
             if fast {
-                self.send(&Message::Reject(block));
+                self.send(Message::Reject(block));
             }
             return Ok(());
         }
@@ -902,7 +902,7 @@ impl Session {
             .and_then(|p| p.extended.as_ref())
             .and_then(|e| e.extension_id(name))
             .ok_or(UsageError::Unsupported)?;
-        self.send(&Message::Extended {
+        self.send(Message::Extended {
             id,
             payload: Bytes::from(payload),
         });
@@ -920,8 +920,8 @@ impl Session {
         Some(item)
     }
 
-    fn send(&mut self, m: &Message) {
-        self.push_outbox(Outgoing::Message(m.clone()));
+    fn send(&mut self, m: Message) {
+        self.push_outbox(Outgoing::Message(m));
     }
 
     fn remember_cancelled(&mut self, block: BlockRef) {
