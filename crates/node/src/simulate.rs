@@ -21,8 +21,8 @@ use crate::plot::{Chart, PALETTE, Series};
                   output. Rates are in bytes per second, sizes in bytes, times in seconds.",
     after_long_help = "Examples:\n  \
                        peercdn simulate flash-crowd --peers 200 --seeds 1\n  \
-                       peercdn simulate steady --arrival-rate 1 --upload-rate 800000 \\\n      \
-                       --download-rate 4000000 --seed-leave-rate 0.2 --file-size 16777216 --duration 600\n  \
+                       peercdn simulate steady --arrival-rate 0.25 --upload-rate 800000 \\\n      \
+                       --download-rate 4000000 --seed-leave-rate 0.05 --file-size 67108864 --duration 1600\n  \
                        peercdn simulate free-rider --peers 100 --free-riders 0.2\n  \
                        peercdn simulate piece-order --peers 100\n  \
                        peercdn simulate origin --peers 200 --arrival-window 120"
@@ -56,7 +56,10 @@ enum Scenario {
         #[command(flatten)]
         common: CommonArgs,
     },
-    /// Poisson arrivals and departing seeds, beside the Qiu & Srikant fluid model
+    /// Poisson arrivals and departing seeds, beside the Qiu & Srikant fluid model. The model is
+    /// a fluid: it applies when a download lasts long against a newcomer's first second or so
+    /// with nothing to share (a minute or more), and to a run long enough to average over many
+    /// downloads
     Steady {
         /// New peers per second (λ)
         #[arg(long)]
@@ -314,6 +317,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 "seeds              {:>9.1}    {:>9.1}",
                 r.mean_seeds, r.model_seeds
             );
+            let _ = writeln!(
+                text,
+                "uplinks busy       {:>8.0}% downloading, {:.0}% seeding (the model: 100%)",
+                100.0 * r.upload_use[0],
+                100.0 * r.upload_use[1]
+            );
             if let Some(path) = &args.plot {
                 let end = duration.as_secs_f64();
                 let chart = Chart {
@@ -358,6 +367,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 "mean_download_time_s": r.mean_download_time,
                 "model_download_time_s": r.model_download_time,
                 "mean_downloaders": r.mean_downloaders,
+                "upload_use_downloading": r.upload_use[0],
+                "upload_use_seeding": r.upload_use[1],
                 "model_downloaders": r.model_downloaders,
                 "mean_seeds": r.mean_seeds,
                 "model_seeds": r.model_seeds,

@@ -1,4 +1,4 @@
-//! `cargo run --release -p sim --example steady -- λ U C γ SIZE DURATION`.
+//! `cargo run --release -p sim --example steady -- λ U C γ SIZE DURATION [PIECE] [RNG_SEED]`.
 use sim::scenarios::{Common, Steady};
 use std::time::{Duration, Instant};
 
@@ -17,6 +17,7 @@ fn main() {
         download: a[2] as u64,
         seed_upload: a[1] as u64,
         piece_length: a.get(6).map_or(256 << 10, |&p| p as u64),
+        rng_seed: a.get(7).map_or(1, |&s| s as u64),
         ..Common::default()
     };
     let steady = Steady {

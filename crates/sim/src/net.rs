@@ -593,7 +593,10 @@ impl Sim {
                     n.queued.remove(&key);
                 }
             }
-            let done = now + Duration::from_secs_f64(size as f64 / rate);
+            let busy = Duration::from_secs_f64(size as f64 / rate);
+            let done = now + busy;
+            let report = &mut self.report[i];
+            report.upload_busy[usize::from(report.finish.is_some())] += busy;
             n.uplink_busy = true;
             n.uplink_key = Some(key);
             self.schedule(

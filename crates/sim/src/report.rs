@@ -17,6 +17,8 @@ pub struct PeerReport {
     pub uploaded: u64,
     /// Payload bytes it downloaded.
     pub downloaded: u64,
+    /// Time its uplink spent sending before it had every piece, and after.
+    pub upload_busy: [Duration; 2],
 }
 
 /// What a run measured.

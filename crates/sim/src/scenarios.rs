@@ -216,6 +216,10 @@ pub struct SteadyResult {
     pub mean_seeds: f64,
     /// The model's ȳ = λ / γ.
     pub model_seeds: f64,
+    /// Share of the time their uplinks were busy, over every peer that arrived after the
+    /// warm-up: while downloading (the model's η, if upload is the bottleneck), and while
+    /// seeding.
+    pub upload_use: [f64; 2],
     /// (arrival, download time) of every peer that arrived after the warm-up and finished, in
     /// seconds.
     pub downloads: Vec<(f64, f64)>,
@@ -277,12 +281,19 @@ impl Steady {
         let (mut downloading, mut seeding) = (0.0, 0.0);
         let mut times = Vec::new();
         let mut downloads = Vec::new();
+        let (mut busy, mut online) = ([0.0; 2], [0.0; 2]);
         for p in report.peers.iter().skip(1) {
             let arrive = p.arrive.as_secs_f64();
             let left = p.left.map_or(end, |l| l.as_secs_f64()).min(end);
             let finish = p.finish.map_or(left, |f| f.as_secs_f64()).min(left);
             downloading += overlap(arrive, finish, warmup, end);
             seeding += overlap(finish, left, warmup, end);
+            if arrive >= warmup {
+                busy[0] += p.upload_busy[0].as_secs_f64();
+                busy[1] += p.upload_busy[1].as_secs_f64();
+                online[0] += finish - arrive;
+                online[1] += left - finish;
+            }
             if arrive >= warmup
                 && let Some(f) = p.finish
             {
@@ -306,6 +317,7 @@ impl Steady {
             model_downloaders: model_x,
             mean_seeds: seeding / span,
             model_seeds: model_y,
+            upload_use: [0, 1].map(|k| busy[k] / online[k].max(f64::MIN_POSITIVE)),
             downloads,
             arrived: specs.len() - 1,
             finished: report.download_times.len(),
