@@ -185,6 +185,7 @@ impl Picker {
                 self.saturated += 1;
             }
         } else if free_before == 0 && free > 0 {
+            self.supply += 1;
             self.downloads.add_partial(slot);
             if wanted {
                 self.saturated -= 1;

@@ -61,6 +61,9 @@ pub struct Picker {
     /// Wanted pieces with no free block (all requested or received): endgame when this is
     /// every wanted piece.
     pub(crate) saturated: u32,
+    /// Bumped whenever a peer may find a block it could not before without gaining a piece:
+    /// see [`Picker::generation`].
+    pub(crate) supply: u64,
     pub(crate) rng: Rng,
     /// Reused by `block_received`.
     scratch: Vec<PeerKey>,
@@ -116,6 +119,7 @@ impl Picker {
             num_have: 0,
             cursor: 0,
             saturated: 0,
+            supply: 0,
             scratch: Vec::new(),
         })
     }
@@ -212,6 +216,25 @@ impl Picker {
     pub fn is_endgame(&self) -> bool {
         let wanted = self.num_wanted();
         wanted > 0 && self.saturated == wanted
+    }
+
+    /// A number that changes whenever a pick that came up short for a peer (fewer blocks than
+    /// asked for: the peer had nothing more we want) could return more with the peer's pieces
+    /// and choke state unchanged: a block became free in a piece that had none, priorities,
+    /// deadlines or the mode changed, or endgame began. While it stays the same, such a peer
+    /// needs no new pick until it announces a piece (see [`Picker::is_pickable`]), unchokes us
+    /// or its allowed-fast set grows. O(1).
+    pub fn generation(&self) -> u64 {
+        self.supply * 2 + u64::from(self.is_endgame())
+    }
+
+    /// Whether a pick could return a block of `piece` to some peer that has it: it is wanted
+    /// and has a free block, or endgame is on. O(1); false for an index out of range.
+    pub fn is_pickable(&self, piece: PieceIndex) -> bool {
+        let p = piece.0;
+        p < self.geometry.num_pieces
+            && self.pieces[p as usize].wanted()
+            && (!self.is_saturated(p) || self.is_endgame())
     }
 
     /// Whether sequential mode is on.
@@ -521,6 +544,7 @@ impl Picker {
         priority: Priority,
     ) -> Result<(), UsageError> {
         let p = self.check_piece(piece)?;
+        self.supply += 1;
         let old = self.pieces[p as usize];
         if old.priority() == priority.get() {
             return Ok(());
@@ -551,6 +575,7 @@ impl Picker {
                 expected: self.geometry.num_pieces,
             });
         }
+        self.supply += 1;
         for (s, prio) in self.pieces.iter_mut().zip(priorities) {
             s.set_priority(prio.get());
         }
@@ -581,6 +606,7 @@ impl Picker {
         deadline: Option<Duration>,
     ) -> Result<(), UsageError> {
         let p = self.check_piece(piece)?;
+        self.supply += 1;
         self.deadlines.retain(|&(_, d)| d != p);
         if let Some(at) = deadline
             && !self.pieces[p as usize].have()
@@ -593,12 +619,14 @@ impl Picker {
 
     /// Removes every deadline.
     pub fn clear_deadlines(&mut self) {
+        self.supply += 1;
         self.deadlines.clear();
     }
 
     /// Sequential mode: new pieces in index order instead of rarest first (within a
     /// priority, after deadlines and partial pieces).
     pub fn set_sequential(&mut self, sequential: bool) {
+        self.supply += 1;
         self.sequential = sequential;
     }
 

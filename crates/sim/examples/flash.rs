@@ -1,4 +1,4 @@
-//! Quick timing of a flash crowd: `cargo run --release -p sim --example flash -- PEERS`.
+//! Quick timing of a flash crowd: `cargo run --release -p sim --example flash -- PEERS [FILE_SIZE]`.
 use sim::{Network, PeerSpec, Sim};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,11 @@ fn main() {
         .unwrap_or(100);
     let mut peers = vec![PeerSpec::seed(10_000_000)];
     peers.extend((0..n).map(|_| PeerSpec::leecher(Duration::ZERO, 1_000_000, 10_000_000)));
-    let network = Network::new(16 << 20);
+    let size: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(16 << 20);
+    let network = Network::new(size);
     let wall = Instant::now();
     let report = Sim::new(network, peers, Instant::now()).run();
     let took = wall.elapsed();

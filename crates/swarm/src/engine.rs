@@ -183,6 +183,10 @@ struct Peer {
     /// Payload bytes sent at the last tick, and the rate since.
     last_sent: u64,
     upload_rate: u64,
+    /// The picker's [`Picker::generation`] when a pick for this peer last came up short (it
+    /// had nothing more we want): until that changes, or the peer announces a pickable piece
+    /// or unchokes us, picking again for it would find nothing.
+    exhausted: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -337,6 +341,7 @@ impl Swarm {
                 to_read: VecDeque::new(),
                 last_sent: 0,
                 upload_rate: 0,
+                exhausted: None,
             },
         );
         if let Some(k) = self.known.get_mut(&addr) {
@@ -656,6 +661,7 @@ impl Swarm {
                         self.picker.peer_joined(key, &bits)
                     };
                     p.in_picker = joined.is_ok();
+                    p.exhausted = None;
                     self.choker.handle_pieces(choker_key(key), bits.count());
                     if !self.finished && self.picker.is_interesting(&bits) {
                         let _ = p.session.set_interested(true);
@@ -663,6 +669,9 @@ impl Swarm {
                 }
                 WireEvent::Have(piece) => {
                     let _ = self.picker.peer_have(key, piece);
+                    if self.picker.is_pickable(piece) {
+                        p.exhausted = None;
+                    }
                     if let Some(bits) = p.session.peer_pieces() {
                         self.choker.handle_pieces(choker_key(key), bits.count());
                     }
@@ -714,12 +723,11 @@ impl Swarm {
                     self.remove_peer(key, reason);
                     return;
                 }
+                WireEvent::Unchoked | WireEvent::AllowedFast(_) => p.exhausted = None,
                 WireEvent::Handshake { .. }
                 | WireEvent::ExtendedHandshake(_)
-                | WireEvent::Unchoked
                 | WireEvent::Snubbed { .. }
                 | WireEvent::Suggest(_)
-                | WireEvent::AllowedFast(_)
                 | WireEvent::Port(_)
                 | WireEvent::Metadata(_)
                 | WireEvent::Extended { .. }
@@ -781,6 +789,26 @@ impl Swarm {
         let Some(bits) = p.session.peer_pieces() else {
             return;
         };
+        let generation = self.picker.generation();
+        if p.exhausted == Some(generation) {
+            #[cfg(any(test, fuzzing))]
+            {
+                // The skip is exact: a pick now (on a copy) finds nothing either.
+                let allowed = choked.then(|| p.session.allowed_fast().to_vec());
+                let options = PickOptions {
+                    choked_with_allowed_fast: allowed.as_deref(),
+                };
+                let mut copy = self.picker.clone();
+                let mut out = Vec::new();
+                let n = copy.pick(key, bits, room, &options, &mut out).unwrap_or(0);
+                assert_eq!(n, 0, "a skipped pick would have found {out:?}");
+            }
+            // Nothing new to pick; the interest goes once nothing is in flight either.
+            if outstanding == 0 && !choked && !self.picker.is_interesting(bits) {
+                let _ = p.session.set_interested(false);
+            }
+            return;
+        }
         let allowed = choked.then(|| p.session.allowed_fast().to_vec());
         let options = PickOptions {
             choked_with_allowed_fast: allowed.as_deref(),
@@ -793,6 +821,9 @@ impl Swarm {
         // The peer has nothing we still want (not merely nothing free to request now: blocks
         // requested of others may come back).
         let done = picked == 0 && outstanding == 0 && !choked && !self.picker.is_interesting(bits);
+        // In endgame a block's requesters come and go without the generation changing: no
+        // caching there (it is short).
+        p.exhausted = (picked < room && !self.picker.is_endgame()).then_some(generation);
         for &block in &self.scratch {
             if p.session.request(block).is_err() {
                 let _ = self.picker.request_dropped(key, block);

@@ -547,3 +547,41 @@ fn the_same_seed_gives_the_same_picks() {
     assert_eq!(run(9), run(9));
     assert_ne!((0..8).map(run).collect::<BTreeSet<_>>().len(), 1);
 }
+
+#[test]
+fn generation_changes_whenever_a_short_pick_could_find_more() {
+    let mut h = setup("111", "   ", "", "");
+    let none = PickOptions::default();
+    let a = h.peer("*  ");
+    let blocks = h.pick_for(a, 100, &none);
+    assert_eq!(pieces(&blocks), [0]);
+    assert_eq!(blocks.len(), 4);
+    // Came up short: until the generation changes, `a` finds nothing more.
+    let g = h.picker.generation();
+    assert!(!h.picker.is_pickable(PieceIndex(0)));
+    assert!(h.picker.is_pickable(PieceIndex(1)));
+    assert_eq!(h.pick_for(a, 100, &none), []);
+    h.receive(a, blocks[0]);
+    assert_eq!(h.picker.generation(), g, "a block arriving frees nothing");
+    // A dropped request frees a block of a piece that had none.
+    assert_eq!(h.picker.request_dropped(a, blocks[1]), Ok(true));
+    let g2 = h.picker.generation();
+    assert_ne!(g2, g);
+    assert!(h.picker.is_pickable(PieceIndex(0)));
+    assert_eq!(h.pick_for(a, 100, &none), [blocks[1]]);
+    // What the user wants changes what can be picked.
+    h.picker
+        .set_piece_priority(PieceIndex(2), Priority::new(0).unwrap())
+        .unwrap();
+    let g3 = h.picker.generation();
+    assert_ne!(g3, g2);
+    assert!(!h.picker.is_pickable(PieceIndex(2)));
+    // Endgame begins when the last free block is requested: in-flight blocks are pickable
+    // again.
+    let b = h.peer("** ");
+    assert_eq!(h.pick_for(b, 4, &none).len(), 4);
+    assert!(h.picker.is_endgame());
+    assert_ne!(h.picker.generation(), g3);
+    assert!(h.picker.is_pickable(PieceIndex(0)));
+    assert_eq!(pieces(&h.pick_for(b, 100, &none)), [0]);
+}
