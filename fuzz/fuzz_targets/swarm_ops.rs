@@ -1,6 +1,7 @@
 //! The swarm engine driven by operations decoded from the input: peers connect, handshake,
 //! send arbitrary messages (as bytes, through the real decoder), are served or dropped; disk
-//! results and clock jumps come in between. Never a panic; a piece is verified at most once;
+//! results and clock jumps come in between; odd-length inputs drive a super-seeding seed.
+//! Never a panic; a piece is verified at most once;
 //! at most `max_connections` peers; nothing is sent to a peer after its disconnect.
 
 #![no_main]
@@ -28,12 +29,20 @@ fuzz_target!(|data: &[u8]| {
     let geometry = Geometry::new(6 * 32 * 1024 - 1000, 32 * 1024).expect("valid");
     let mut config = Config::new(HASH, PeerId([1; 20]), geometry).with_seed(9);
     config.max_connections = 4;
+    // Inputs of odd length start a super-seeding seed instead of an empty leecher.
+    let seeding = data.len() % 2 == 1;
+    config.super_seed = seeding;
+    let have = if seeding {
+        Bitfield::full(6)
+    } else {
+        Bitfield::new(6)
+    };
     let mut now = origin();
-    let mut s = Swarm::new(config, Bitfield::new(6), now);
+    let mut s = Swarm::new(config, have, now);
     let mut keys: BTreeMap<u8, PeerKey> = BTreeMap::new();
     let mut gone: BTreeSet<PeerKey> = BTreeSet::new();
     let mut verify: Vec<PieceIndex> = Vec::new();
-    let mut verified: BTreeSet<PieceIndex> = BTreeSet::new();
+    let mut verified: BTreeSet<PieceIndex> = s.have().iter().collect();
     let mut reads: Vec<(PeerKey, BlockRef)> = Vec::new();
     let mut rest = data;
     while let Some((&op, tail)) = rest.split_first() {

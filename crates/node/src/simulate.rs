@@ -460,11 +460,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             }
             .run(start);
             let mut text = String::new();
+            let label = |r: &sim::scenarios::OriginResult| match (r.origin_mode, r.super_seed) {
+                (false, _) => "plain seed",
+                (true, false) => "origin mode",
+                (true, true) => "origin mode + super-seeding",
+            };
             for r in &results {
                 let _ = writeln!(
                     text,
-                    "origin mode {:<3}: origin served {:.1}% ({} of {} bytes); {}",
-                    if r.origin_mode { "on" } else { "off" },
+                    "{:<28}: origin served {:.1}% ({} of {} bytes); {}",
+                    label(r),
                     100.0 * r.origin_fraction,
                     r.origin_bytes,
                     r.origin_bytes + r.peer_bytes,
@@ -472,26 +477,16 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 );
             }
             if let Some(path) = &args.plot {
-                let groups: Vec<(&str, &Times)> = results
-                    .iter()
-                    .map(|r| {
-                        (
-                            if r.origin_mode {
-                                "origin mode on"
-                            } else {
-                                "origin mode off"
-                            },
-                            &r.times,
-                        )
-                    })
-                    .collect();
+                let groups: Vec<(&str, &Times)> =
+                    results.iter().map(|r| (label(r), &r.times)).collect();
                 cdf_chart("origin", &groups, path)?;
             }
             let value = json!({
                 "scenario": "origin",
                 "parameters": {"peers": peers, "arrival_window_s": arrival_window, "common": common.json(&c)},
                 "runs": results.iter().map(|r| json!({
-                    "origin_mode": r.origin_mode, "origin_bytes": r.origin_bytes,
+                    "origin_mode": r.origin_mode, "super_seed": r.super_seed,
+                    "origin_bytes": r.origin_bytes,
                     "peer_bytes": r.peer_bytes, "origin_fraction": r.origin_fraction,
                     "completion": times_json(&r.times), "run": run_json(&r.run),
                 })).collect::<Vec<_>>(),

@@ -91,6 +91,8 @@ pub struct Network {
     pub origin_mode: bool,
     /// See `origin_mode`.
     pub origin_max_copies: u32,
+    /// The origin peers super-seed (BEP 16).
+    pub super_seed: bool,
     /// Seed of every random choice.
     pub rng_seed: u64,
     /// The run stops at this much simulated time even if peers are still downloading.
@@ -112,6 +114,7 @@ impl Network {
             piece_order: PieceOrder::RarestFirst,
             origin_mode: false,
             origin_max_copies: 3,
+            super_seed: false,
             rng_seed: 1,
             max_time: Duration::from_secs(3600),
             announce_interval: Duration::from_secs(300),
@@ -375,6 +378,7 @@ impl Sim {
             config.choker.policy.seed_mode = choker::SeedMode::Origin;
             config.origin_max_copies = Some(self.network.origin_max_copies);
         }
+        config.super_seed = spec.origin && self.network.super_seed;
         let have = if spec.seed {
             Bitfield::full(self.geometry.num_pieces)
         } else {

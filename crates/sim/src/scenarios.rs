@@ -474,6 +474,8 @@ pub struct Origin {
 pub struct OriginResult {
     /// Whether the origin used the choker's origin mode.
     pub origin_mode: bool,
+    /// Whether it super-seeded (BEP 16).
+    pub super_seed: bool,
     /// Payload bytes the origin uploaded.
     pub origin_bytes: u64,
     /// Payload bytes the peers uploaded.
@@ -487,7 +489,8 @@ pub struct OriginResult {
 }
 
 impl Origin {
-    /// Runs without and with origin mode; `start` is the virtual clock's origin.
+    /// Runs without origin mode, with it, and with it and super-seeding; `start` is the virtual
+    /// clock's origin.
     pub fn run(&self, start: Instant) -> Vec<OriginResult> {
         let c = &self.common;
         let mut rng = Rng::new(c.rng_seed ^ 0x0419_1e55);
@@ -500,16 +503,18 @@ impl Origin {
                 .into_iter()
                 .map(|t| c.leecher(Duration::from_secs_f64(t))),
         );
-        [false, true]
+        [(false, false), (true, false), (true, true)]
             .into_iter()
-            .map(|origin_mode| {
+            .map(|(origin_mode, super_seed)| {
                 let mut network = c.network();
                 network.origin_mode = origin_mode;
+                network.super_seed = super_seed;
                 let report = Sim::new(network, specs.clone(), start).run();
                 let origin_bytes = report.peers[0].uploaded;
                 let peer_bytes: u64 = report.peers[1..].iter().map(|p| p.uploaded).sum();
                 OriginResult {
                     origin_mode,
+                    super_seed,
                     origin_bytes,
                     peer_bytes,
                     origin_fraction: origin_bytes as f64

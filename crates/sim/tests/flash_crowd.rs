@@ -73,10 +73,10 @@ fn origin_mode_lowers_the_origins_bytes() {
         arrival_window: Duration::from_secs(30),
     }
     .run(origin());
-    let (off, on) = (&result[0], &result[1]);
-    assert!(!off.origin_mode && on.origin_mode);
+    let (off, on, sup) = (&result[0], &result[1], &result[2]);
+    assert!(!off.origin_mode && on.origin_mode && !on.super_seed && sup.super_seed);
     assert_eq!(
-        off.times.unfinished + on.times.unfinished,
+        off.times.unfinished + on.times.unfinished + sup.times.unfinished,
         0,
         "everyone finishes either way"
     );
@@ -86,4 +86,44 @@ fn origin_mode_lowers_the_origins_bytes() {
         on.origin_bytes,
         off.origin_bytes
     );
+    assert!(
+        sup.origin_bytes < on.origin_bytes,
+        "super-seeding lowers them further: {} vs {}",
+        sup.origin_bytes,
+        on.origin_bytes
+    );
+}
+
+/// When the origin's upload is the swarm's scarce resource (no faster than a peer's), a plain
+/// seed sends most pieces several times over; super-seeding sends each about once, and the
+/// crowd finishes sooner.
+#[test]
+fn super_seeding_sends_each_piece_about_once_from_a_scarce_origin() {
+    use sim::scenarios::{Common, Origin};
+    let size: u64 = 4 << 20;
+    let result = Origin {
+        common: Common {
+            file_size: size,
+            // More pieces than peers, so that each peer can be offered its own.
+            piece_length: 64 << 10,
+            seed_upload: 1_000_000,
+            ..Common::default()
+        },
+        peers: 40,
+        arrival_window: Duration::ZERO,
+    }
+    .run(origin());
+    let (plain, sup) = (&result[0], &result[2]);
+    assert_eq!(plain.times.unfinished + sup.times.unfinished, 0);
+    assert!(
+        plain.origin_bytes > 2 * size,
+        "a plain seed repeats pieces: {} bytes for a {size}-byte file",
+        plain.origin_bytes
+    );
+    assert!(
+        sup.origin_bytes < size + size / 2,
+        "super-seeding: {} bytes for a {size}-byte file",
+        sup.origin_bytes
+    );
+    assert!(sup.times.mean < plain.times.mean);
 }

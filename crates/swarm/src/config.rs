@@ -44,6 +44,12 @@ pub struct Config {
     /// least this many connected peers already have, so that the requester gets it from
     /// them and our upload goes to the pieces only we can give. `None` serves everything.
     pub origin_max_copies: Option<u32>,
+    /// Super-seeding (BEP 16) when the engine starts complete: peers are told we have nothing,
+    /// then each is offered a piece that no other peer was offered, and the next only once
+    /// that one has spread to another peer; requests for other pieces are refused. For an
+    /// origin whose upload is the swarm's scarce resource: each piece leaves it about once.
+    /// Peers that do not pass pieces on then wait, so it is off by default.
+    pub super_seed: bool,
 }
 
 impl Config {
@@ -72,6 +78,7 @@ impl Config {
             rng_seed: 0,
             sequential: false,
             origin_max_copies: None,
+            super_seed: false,
         }
     }
 

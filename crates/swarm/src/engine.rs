@@ -137,6 +137,8 @@ pub struct Swarm {
     picker: Picker,
     choker: choker::Choker,
     have: Bitfield,
+    /// Super-seeding ([`Config::super_seed`]): which piece to announce to whom.
+    super_seed: Option<choker::SuperSeed>,
     peers: BTreeMap<PeerKey, Peer>,
     next_key: u32,
     /// Addresses to connect to, in the order learned.
@@ -214,10 +216,18 @@ impl Swarm {
         picker.set_sequential(config.sequential);
         let finished = picker.is_complete();
         let choker = choker::Choker::new(config.choker, now);
+        let super_seed = (config.super_seed && finished).then(|| {
+            choker::SuperSeed::new(choker::super_seed::Config {
+                seed: config.rng_seed ^ 0x5eed,
+                offers_per_peer: 2,
+                ..choker::super_seed::Config::new(geometry.num_pieces)
+            })
+        });
         let mut s = Self {
             picker,
             choker,
             have,
+            super_seed,
             peers: BTreeMap::new(),
             next_key: 0,
             candidates: VecDeque::new(),
@@ -317,7 +327,10 @@ impl Swarm {
         self.next_key = self.next_key.wrapping_add(1);
         let mut session_config = self.config.session.clone();
         session_config.peer_ip = Some(addr.ip());
-        let pieces = if self.have.is_full() {
+        let pieces = if self.super_seed.is_some() {
+            // Super-seeding: we pretend to have nothing, then offer piece by piece.
+            LocalPieces::None
+        } else if self.have.is_full() {
             LocalPieces::All
         } else if self.have.count() == 0 {
             LocalPieces::None
@@ -629,6 +642,13 @@ impl Swarm {
             self.fill_requests(key);
             self.sending.insert(key);
         }
+        while let Some(offer) = self.super_seed.as_mut().and_then(|s| s.poll_offer()) {
+            let key = PeerKey(offer.peer.0);
+            if let Some(p) = self.peers.get_mut(&key) {
+                let _ = p.session.have(offer.piece);
+                self.sending.insert(key);
+            }
+        }
         while let Some(action) = self.choker.poll_action() {
             let key = PeerKey(action.peer().0);
             self.sending.insert(key);
@@ -662,6 +682,9 @@ impl Swarm {
                     };
                     p.in_picker = joined.is_ok();
                     p.exhausted = None;
+                    if let Some(seeder) = &mut self.super_seed {
+                        let _ = seeder.add_peer(choker_key(key), bits.as_bytes());
+                    }
                     self.choker.handle_pieces(choker_key(key), bits.count());
                     if !self.finished && self.picker.is_interesting(&bits) {
                         let _ = p.session.set_interested(true);
@@ -671,6 +694,9 @@ impl Swarm {
                     let _ = self.picker.peer_have(key, piece);
                     if self.picker.is_pickable(piece) {
                         p.exhausted = None;
+                    }
+                    if let Some(seeder) = &mut self.super_seed {
+                        seeder.handle_have(choker_key(key), piece);
                     }
                     if let Some(bits) = p.session.peer_pieces() {
                         self.choker.handle_pieces(choker_key(key), bits.count());
@@ -703,7 +729,11 @@ impl Swarm {
                             .config
                             .origin_max_copies
                             .is_some_and(|max| self.picker.availability(block.piece) >= max);
-                    if self.have.has(block.piece) && !offload {
+                    let withheld = self
+                        .super_seed
+                        .as_ref()
+                        .is_some_and(|seeder| !seeder.may_serve(choker_key(key), block.piece));
+                    if self.have.has(block.piece) && !offload && !withheld {
                         p.to_read.push_back(block);
                         self.issue_reads(key);
                     } else {
@@ -888,6 +918,9 @@ impl Swarm {
             let _ = self.picker.peer_left(key, bits);
         }
         let _ = self.choker.remove_peer(choker_key(key));
+        if let Some(seeder) = &mut self.super_seed {
+            let _ = seeder.remove_peer(choker_key(key));
+        }
         let (down, up) = p.session.payload_bytes();
         self.downloaded += down;
         self.uploaded += up;
