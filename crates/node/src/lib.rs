@@ -1,3 +1,8 @@
 //! The I/O half of `peercdn`: what the sans-IO protocol crates leave to a runtime — files on
 //! disk, sockets, clocks and HTTP. The `peercdn` binary is built on it; its modules are also
 //! usable on their own by a program that embeds a peer.
+
+pub mod conn;
+pub mod disk;
+pub mod listen;
+pub mod torrent;

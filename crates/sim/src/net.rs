@@ -488,6 +488,11 @@ impl Sim {
                 }
                 Action::Write { .. } => {}
                 Action::Verify(piece) => n.swarm.handle_verified(now, piece, true),
+                Action::DigestBlocks { piece, blocks } => {
+                    // Every simulated block is zeros: one digest for all.
+                    let digests: Vec<_> = blocks.into_iter().map(|b| (b, [0; 20])).collect();
+                    n.swarm.handle_block_digests(now, piece, &digests);
+                }
                 Action::Read { peer, block } => {
                     let data = self.zero_block.slice(..block.len as usize);
                     n.swarm.handle_read(now, peer, block, data);

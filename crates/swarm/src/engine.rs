@@ -30,7 +30,7 @@
 //! - a piece is reported verified at most once, and `have` is sent for it to every peer;
 //! - a banned address is never connected to or accepted again.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -72,6 +72,16 @@ pub enum Action {
     },
     /// Announce to the trackers.
     Announce(AnnounceEvent),
+    /// Read these blocks of `piece` back from storage and report a digest of each (SHA-1)
+    /// with [`Swarm::handle_block_digests`]: smart banning, to find which sender of a piece
+    /// that failed its check sent the bad blocks. Read them before any later write to the
+    /// piece (the engine asks before it requests the piece again).
+    DigestBlocks {
+        /// The piece.
+        piece: PieceIndex,
+        /// Its blocks to digest.
+        blocks: Vec<BlockRef>,
+    },
 }
 
 /// The `event` of an announce (BEP 3).
@@ -97,6 +107,14 @@ pub enum Event {
         /// The piece.
         piece: PieceIndex,
         /// Addresses banned for it.
+        banned: Vec<SocketAddr>,
+    },
+    /// Smart banning found the peers that sent bad blocks of `piece` (which failed its check
+    /// earlier and has passed since): they are banned.
+    PeersBanned {
+        /// The piece.
+        piece: PieceIndex,
+        /// The connections closed for it (their addresses are banned).
         banned: Vec<SocketAddr>,
     },
     /// Every wanted piece is verified.
@@ -139,6 +157,10 @@ pub struct Swarm {
     have: Bitfield,
     /// Super-seeding ([`Config::super_seed`]): which piece to announce to whom.
     super_seed: Option<choker::SuperSeed>,
+    /// Who sent each block written of each piece in progress (smart banning).
+    senders: HashMap<PieceIndex, Vec<(BlockRef, IpAddr)>>,
+    /// Pieces that failed their check with blocks from several peers: see [`Suspect`].
+    suspects: HashMap<PieceIndex, Suspect>,
     peers: BTreeMap<PeerKey, Peer>,
     next_key: u32,
     /// Addresses to connect to, in the order learned.
@@ -191,6 +213,22 @@ struct Peer {
     exhausted: Option<u64>,
 }
 
+/// A piece that failed its check with blocks from several peers (libtorrent's "smart ban").
+/// The engine asks for a digest of each block as it was received; the piece is downloaded
+/// again from one peer only (a second failure then has a single culprit, banned at once); once
+/// it passes, the engine asks for the digests of the good blocks, and a peer whose block
+/// differed is banned. Honest peers that shared a bad piece with a liar are never blamed.
+#[derive(Debug, Default)]
+struct Suspect {
+    /// Each block of the failed attempt, its sender, and the digest of what it sent (once the
+    /// driver reported it).
+    bad: Vec<(BlockRef, IpAddr, Option<[u8; 20]>)>,
+    /// The one peer the piece is downloaded from again.
+    owner: Option<PeerKey>,
+    /// The piece passed: waiting for the digests of the good blocks.
+    passed: bool,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Known {
     retry_at: Option<Instant>,
@@ -228,6 +266,8 @@ impl Swarm {
             choker,
             have,
             super_seed,
+            senders: HashMap::new(),
+            suspects: HashMap::new(),
             peers: BTreeMap::new(),
             next_key: 0,
             candidates: VecDeque::new(),
@@ -426,6 +466,14 @@ impl Swarm {
             if self.picker.piece_verified(piece).is_err() {
                 return;
             }
+            self.senders.remove(&piece);
+            if let Some(suspect) = self.suspects.get_mut(&piece) {
+                // Compare what each sender of the failed attempt sent with the good blocks.
+                suspect.passed = true;
+                let blocks = suspect.bad.iter().map(|&(b, _, _)| b).collect();
+                self.actions
+                    .push_back(Action::DigestBlocks { piece, blocks });
+            }
             self.have.insert(piece);
             self.events.push_back(Event::PieceVerified(piece));
             for (&key, p) in &mut self.peers {
@@ -443,7 +491,51 @@ impl Swarm {
                 }
             }
         } else {
+            self.piece_failed(piece, true);
+        }
+        self.process(now);
+    }
+
+    /// The driver could not store `piece` (a block write failed: a full or failing disk), or
+    /// could not read it back to check it: it is downloaded again, and no peer is blamed.
+    /// Call it in place of [`Swarm::handle_verified`] when the engine asked to verify it.
+    pub fn handle_lost(&mut self, now: Instant, piece: PieceIndex) {
+        if self.have.has(piece) {
+            return;
+        }
+        self.piece_failed(piece, false);
+        self.process(now);
+    }
+
+    /// A piece that failed its check (`blame`: its senders are suspected) or was lost.
+    fn piece_failed(&mut self, piece: PieceIndex, blame: bool) {
+        let senders = self.senders.remove(&piece).unwrap_or_default();
+        let mut ips: Vec<IpAddr> = senders.iter().map(|&(_, ip)| ip).collect();
+        ips.sort_unstable();
+        ips.dedup();
+        if blame && ips.len() > 1 {
+            // Several senders: find out which (smart ban) before blaming anyone. The digests
+            // are read before the piece is requested again (the driver keeps the order).
+            let blocks = senders.iter().map(|&(b, _)| b).collect();
+            self.suspects.insert(
+                piece,
+                Suspect {
+                    bad: senders.into_iter().map(|(b, ip)| (b, ip, None)).collect(),
+                    owner: None,
+                    passed: false,
+                },
+            );
+            self.actions
+                .push_back(Action::DigestBlocks { piece, blocks });
+        }
+        {
             let contributors = self.picker.piece_failed(piece).unwrap_or_default();
+            // One sender: it alone sent the bad piece. Several: the suspect's digests decide.
+            let contributors = if blame && ips.len() <= 1 {
+                contributors
+            } else {
+                Vec::new()
+            };
             // The piece is wanted again: peers that have it are interesting again.
             for (&key, p) in &mut self.peers {
                 if !p.session.am_interested()
@@ -469,6 +561,57 @@ impl Swarm {
             }
             self.events.push_back(Event::PieceFailed { piece, banned });
         }
+    }
+
+    /// The digests of the blocks of an [`Action::DigestBlocks`]. The first report for a suspect
+    /// piece is what its senders sent; the second, once it passed, the good blocks: a sender
+    /// whose block differs is banned.
+    pub fn handle_block_digests(
+        &mut self,
+        now: Instant,
+        piece: PieceIndex,
+        digests: &[(BlockRef, [u8; 20])],
+    ) {
+        let Some(suspect) = self.suspects.get_mut(&piece) else {
+            return;
+        };
+        if !suspect.passed {
+            for (block, _, digest) in &mut suspect.bad {
+                if let Some(&(_, d)) = digests.iter().find(|(b, _)| b == block) {
+                    *digest = Some(d);
+                }
+            }
+            return;
+        }
+        let Some(suspect) = self.suspects.remove(&piece) else {
+            return;
+        };
+        let mut liars: Vec<IpAddr> = suspect
+            .bad
+            .iter()
+            .filter(|(block, _, bad)| {
+                let good = digests.iter().find(|(b, _)| b == block).map(|&(_, d)| d);
+                matches!((bad, good), (Some(bad), Some(good)) if *bad != good)
+            })
+            .map(|&(_, ip, _)| ip)
+            .collect();
+        liars.sort_unstable();
+        liars.dedup();
+        if liars.is_empty() {
+            return;
+        }
+        let mut banned = Vec::new();
+        for ip in liars {
+            self.banned.insert(ip);
+            for (&key, p) in &mut self.peers {
+                if p.addr.ip() == ip {
+                    banned.push(p.addr);
+                    p.session.close();
+                    self.dirty.insert(key);
+                }
+            }
+        }
+        self.events.push_back(Event::PeersBanned { piece, banned });
         self.process(now);
     }
 
@@ -571,6 +714,23 @@ impl Swarm {
             self.sending.remove(&key);
         }
         None
+    }
+
+    /// The next bytes to send on one connection, for a driver that takes from a connection only
+    /// while its socket has room (see [`Swarm::sending_peers`]). Do not mix with
+    /// [`Swarm::poll_outgoing`].
+    #[must_use]
+    pub fn poll_transmit_from(&mut self, now: Instant, peer: PeerKey) -> Option<Bytes> {
+        let out = self
+            .peers
+            .get_mut(&peer)
+            .and_then(|p| p.session.poll_transmit(now));
+        if out.is_some() {
+            self.issue_reads(peer);
+        } else {
+            self.sending.remove(&peer);
+        }
+        out
     }
 
     /// The next message to send on some connection, for a message transport (the
@@ -773,6 +933,12 @@ impl Swarm {
             return;
         };
         if received.write {
+            if let Some(p) = self.peers.get(&key) {
+                self.senders
+                    .entry(block.piece)
+                    .or_default()
+                    .push((block, p.addr.ip()));
+            }
             self.actions.push_back(Action::Write {
                 piece: block.piece,
                 offset: block.offset,
@@ -855,7 +1021,12 @@ impl Swarm {
         // caching there (it is short).
         p.exhausted = (picked < room && !self.picker.is_endgame()).then_some(generation);
         for &block in &self.scratch {
-            if p.session.request(block).is_err() {
+            // A suspect piece comes from one peer only: the first to be given a block of it.
+            let other_owner = self
+                .suspects
+                .get_mut(&block.piece)
+                .is_some_and(|suspect| *suspect.owner.get_or_insert(key) != key);
+            if other_owner || p.session.request(block).is_err() {
                 let _ = self.picker.request_dropped(key, block);
             }
         }
@@ -918,6 +1089,11 @@ impl Swarm {
             let _ = self.picker.peer_left(key, bits);
         }
         let _ = self.choker.remove_peer(choker_key(key));
+        for suspect in self.suspects.values_mut() {
+            if suspect.owner == Some(key) {
+                suspect.owner = None;
+            }
+        }
         if let Some(seeder) = &mut self.super_seed {
             let _ = seeder.remove_peer(choker_key(key));
         }

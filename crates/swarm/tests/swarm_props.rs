@@ -192,7 +192,7 @@ proptest! {
                         keys.retain(|_, v| *v != k);
                         gone.insert(k);
                     }
-                    Action::Connect(_) | Action::Announce(_) => {}
+                    Action::Connect(_) | Action::Announce(_) | Action::DigestBlocks { .. } => {}
                 }
             }
             while let Some(event) = s.poll_event() {

@@ -183,6 +183,19 @@ impl Net {
                     .handle_read(now, peer, block, Bytes::from(data));
             }
             Action::Announce(_) => {}
+            Action::DigestBlocks { piece, blocks } => {
+                let digests: Vec<_> = blocks
+                    .into_iter()
+                    .map(|b| {
+                        let at = (u64::from(b.piece.0) * PIECE) as usize + b.offset as usize;
+                        let data = &self.nodes[i].storage[at..at + b.len as usize];
+                        (b, torrent_format::hash::sha1(data))
+                    })
+                    .collect();
+                self.nodes[i]
+                    .swarm
+                    .handle_block_digests(now, piece, &digests);
+            }
         }
     }
 

@@ -1,0 +1,283 @@
+//! One TCP connection to a peer: a reader task that decodes the wire protocol, and a writer
+//! task that sends what the engine produced.
+//!
+//! The reader decodes on its own task (so decoding spreads over the runtime's threads) and
+//! hands the engine whole messages whose blocks share the receive buffer (no copy). Its channel
+//! to the engine is bounded, so a busy engine stops the reads and TCP's flow control slows the
+//! peer down. The writer sends chunks in order with vectored writes; the bytes it holds are
+//! counted in [`Outbox`], which the engine consults before producing more for this peer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes, BytesMut};
+use peer_wire::{Handshake, Limits, Message, Status};
+use swarm::PeerKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc;
+
+/// Bytes the engine may queue to one connection before it waits for the writer.
+pub const HIGH_WATER: usize = 1 << 20;
+/// The writer wakes the engine when its queue falls below this.
+pub const LOW_WATER: usize = 256 << 10;
+/// How long a peer may take to send its handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Something the wire produced, for the engine.
+#[derive(Debug)]
+pub enum Frame {
+    /// The peer's handshake.
+    Handshake(Handshake),
+    /// A message.
+    Message(Message),
+}
+
+/// What a connection tells its torrent.
+#[derive(Debug)]
+pub enum ConnEvent {
+    /// Decoded frames, in order.
+    Frames(PeerKey, Vec<Frame>),
+    /// The connection ended: end of stream, an error, or bytes that break the protocol.
+    Closed(PeerKey, String),
+    /// The writer's queue fell below [`LOW_WATER`] after the engine found it full.
+    Writable(PeerKey),
+}
+
+/// The engine's side of a connection's writer.
+#[derive(Debug)]
+pub struct Outbox {
+    tx: mpsc::UnboundedSender<Bytes>,
+    queued: Arc<AtomicUsize>,
+    /// The engine stopped at [`HIGH_WATER`] and wants a [`ConnEvent::Writable`].
+    waiting: Arc<AtomicBool>,
+    reader: tokio::task::AbortHandle,
+}
+
+impl Outbox {
+    /// Whether the writer can take more now; if not, a [`ConnEvent::Writable`] will come.
+    pub fn has_room(&self) -> bool {
+        if self.queued.load(Ordering::Acquire) < HIGH_WATER {
+            return true;
+        }
+        self.waiting.store(true, Ordering::Release);
+        // The writer may have drained in between: look again.
+        self.queued.load(Ordering::Acquire) < HIGH_WATER
+    }
+
+    /// Queues bytes for the peer.
+    pub fn send(&self, bytes: Bytes) {
+        self.queued.fetch_add(bytes.len(), Ordering::AcqRel);
+        let _ = self.tx.send(bytes);
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // Dropping the sender ends the writer once it has sent what it holds; the reader
+        // stops at once.
+        self.reader.abort();
+    }
+}
+
+/// Starts the tasks of a connection. `buf` holds bytes already read (after a handshake the
+/// listener decoded); `expect_handshake` says whether the peer's handshake is still to come.
+pub fn spawn(
+    stream: TcpStream,
+    key: PeerKey,
+    buf: BytesMut,
+    expect_handshake: bool,
+    limits: Limits,
+    events: mpsc::Sender<ConnEvent>,
+) -> Outbox {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let waiting = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn(read_loop(
+        rd,
+        key,
+        buf,
+        expect_handshake,
+        limits,
+        events.clone(),
+    ));
+    tokio::spawn(write_loop(
+        wr,
+        key,
+        rx,
+        Arc::clone(&queued),
+        Arc::clone(&waiting),
+        events,
+    ));
+    Outbox {
+        tx,
+        queued,
+        waiting,
+        reader: reader.abort_handle(),
+    }
+}
+
+async fn read_loop(
+    mut rd: OwnedReadHalf,
+    key: PeerKey,
+    mut buf: BytesMut,
+    mut expect_handshake: bool,
+    limits: Limits,
+    events: mpsc::Sender<ConnEvent>,
+) {
+    let reason = loop {
+        let mut frames = Vec::new();
+        if let Err(e) = decode(&mut buf, &mut expect_handshake, &limits, &mut frames) {
+            if !frames.is_empty() {
+                let _ = events.send(ConnEvent::Frames(key, frames)).await;
+            }
+            break e;
+        }
+        if !frames.is_empty() && events.send(ConnEvent::Frames(key, frames)).await.is_err() {
+            return;
+        }
+        // Room for a few blocks at a time; a message's body is read into the same buffer.
+        if buf.capacity() - buf.len() < 32 << 10 {
+            buf.reserve(128 << 10);
+        }
+        let read = if expect_handshake {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, rd.read_buf(&mut buf)).await {
+                Ok(r) => r,
+                Err(_) => break "no handshake in time".to_string(),
+            }
+        } else {
+            rd.read_buf(&mut buf).await
+        };
+        match read {
+            Ok(0) => break "connection closed by peer".to_string(),
+            Ok(_) => {}
+            Err(e) => break e.to_string(),
+        }
+    };
+    let _ = events.send(ConnEvent::Closed(key, reason)).await;
+}
+
+/// Decodes what `buf` holds completely.
+fn decode(
+    buf: &mut BytesMut,
+    expect_handshake: &mut bool,
+    limits: &Limits,
+    out: &mut Vec<Frame>,
+) -> Result<(), String> {
+    if *expect_handshake {
+        match Handshake::decode(buf) {
+            Ok(Status::Complete((handshake, used))) => {
+                buf.advance(used);
+                *expect_handshake = false;
+                out.push(Frame::Handshake(handshake));
+            }
+            Ok(Status::Partial) => return Ok(()),
+            Err(e) => return Err(format!("bad handshake: {e}")),
+        }
+    }
+    loop {
+        match Message::decode(buf, limits) {
+            Ok(Status::Complete(m)) => out.push(Frame::Message(m)),
+            Ok(Status::Partial) => return Ok(()),
+            Err(e) => return Err(format!("bad message: {e}")),
+        }
+    }
+}
+
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    key: PeerKey,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    queued: Arc<AtomicUsize>,
+    waiting: Arc<AtomicBool>,
+    events: mpsc::Sender<ConnEvent>,
+) {
+    let mut batch: Vec<Bytes> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < 64 {
+            match rx.try_recv() {
+                Ok(b) => batch.push(b),
+                Err(_) => break,
+            }
+        }
+        let total: usize = batch.iter().map(Bytes::len).sum();
+        if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+            let _ = events.send(ConnEvent::Closed(key, e.to_string())).await;
+            return;
+        }
+        let before = queued.fetch_sub(total, Ordering::AcqRel);
+        if before - total < LOW_WATER && waiting.swap(false, Ordering::AcqRel) {
+            let _ = events.send(ConnEvent::Writable(key)).await;
+        }
+    }
+    let _ = wr.shutdown().await;
+}
+
+/// Writes every chunk of `batch` (emptying it) with as few system calls as it takes.
+async fn write_all_vectored(
+    wr: &mut OwnedWriteHalf,
+    batch: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut first = 0;
+    while first < batch.len() {
+        let slices: Vec<std::io::IoSlice<'_>> = batch[first..]
+            .iter()
+            .map(|b| std::io::IoSlice::new(b))
+            .collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let len = batch[first].len();
+            if n >= len {
+                n -= len;
+                first += 1;
+            } else {
+                batch[first].advance(n);
+                n = 0;
+            }
+        }
+    }
+    batch.clear();
+    Ok(())
+}
+
+/// Reads a peer's handshake from a fresh incoming connection (with a timeout); returns it and
+/// whatever followed it.
+pub async fn read_handshake(stream: &mut TcpStream) -> Result<(Handshake, BytesMut), String> {
+    let mut buf = BytesMut::with_capacity(1024);
+    let read = async {
+        loop {
+            match Handshake::decode(&buf) {
+                Ok(Status::Complete((h, used))) => {
+                    buf.advance(used);
+                    return Ok(h);
+                }
+                Ok(Status::Partial) => {}
+                Err(e) => return Err(format!("bad handshake: {e}")),
+            }
+            match stream.read_buf(&mut buf).await {
+                Ok(0) => return Err("closed before the handshake".to_string()),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, read).await {
+        Ok(Ok(h)) => Ok((h, buf)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err("no handshake in time".to_string()),
+    }
+}
+
+/// The address to show for a connection.
+pub fn peer_addr(stream: &TcpStream) -> Option<SocketAddr> {
+    stream.peer_addr().ok()
+}

@@ -1,0 +1,557 @@
+//! One torrent at run time: an actor task that owns the sans-IO [`Swarm`] engine and carries
+//! out what it asks for — connections ([`crate::conn`]), disk work ([`crate::disk`]),
+//! announces ([`Announce`]) — feeding the results back with the clock.
+//!
+//! ```text
+//!   peers' reader tasks ──frames──┐            ┌──bytes──> writer tasks (one per peer)
+//!   disk workers ───────done──────┤            ├──jobs───> disk workers
+//!   connect/announce tasks ─res───┼─> actor ───┼──spawn──> connect/announce tasks
+//!   handle (commands) ────────────┘  (Swarm)   └──status─> watch channel (progress)
+//! ```
+//!
+//! Backpressure: the actor takes no more frames from peers while the disk has more than
+//! [`DISK_BACKLOG`] bytes of writes queued, and produces bytes for a peer only while that
+//! peer's writer holds less than [`conn::HIGH_WATER`]; so memory stays bounded by the number of
+//! connections, whatever the peers send.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use peer_wire::{Bitfield, Handshake, Limits, PieceIndex};
+use swarm::{Action, AnnounceEvent, Event, PeerKey, Swarm};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::conn::{self, ConnEvent, Frame, Outbox};
+use crate::disk::{Disk, DiskError, DiskPool, Done, Job};
+
+/// Bytes of queued disk writes beyond which the actor stops reading from peers.
+pub const DISK_BACKLOG: usize = 16 << 20;
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an announce reports to a tracker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnounceRequest {
+    /// Which announce.
+    pub event: AnnounceEvent,
+    /// Payload bytes uploaded so far.
+    pub uploaded: u64,
+    /// Payload bytes downloaded so far.
+    pub downloaded: u64,
+    /// Bytes still wanted.
+    pub left: u64,
+}
+
+/// A tracker's answer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AnnounceReply {
+    /// Peers to try.
+    pub peers: Vec<SocketAddr>,
+    /// When to announce next.
+    pub interval: Option<Duration>,
+}
+
+/// The future an [`Announce`] returns.
+pub type AnnounceFuture = Pin<Box<dyn Future<Output = Result<AnnounceReply, String>> + Send>>;
+
+/// Talks to the torrent's trackers (HTTP, UDP, several tiers: the implementor's business).
+pub trait Announce: Send + Sync + 'static {
+    /// One announce.
+    fn announce(&self, request: AnnounceRequest) -> AnnounceFuture;
+}
+
+/// Progress, published after every change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// Verified pieces.
+    pub have: u32,
+    /// Pieces in the torrent.
+    pub pieces: u32,
+    /// Bytes still wanted.
+    pub left: u64,
+    /// Payload bytes downloaded and uploaded so far.
+    pub downloaded: u64,
+    /// See `downloaded`.
+    pub uploaded: u64,
+    /// Open connections.
+    pub peers: usize,
+    /// Every wanted piece is verified.
+    pub finished: bool,
+    /// The last tracker error, if the last announce failed.
+    pub tracker_error: Option<String>,
+    /// A disk error that stopped the download until space is back.
+    pub disk_error: Option<String>,
+    /// The actor has stopped.
+    pub stopped: bool,
+    /// Peers banned for sending bad data, in the order found.
+    pub banned: Vec<SocketAddr>,
+}
+
+/// Instructions to a running torrent.
+#[derive(Debug)]
+pub enum Command {
+    /// Connect to these addresses (the user's, or another source's).
+    AddPeers(Vec<SocketAddr>),
+    /// A connection the listener accepted for this torrent, with the peer's handshake and
+    /// what followed it.
+    Incoming {
+        /// The connection.
+        stream: TcpStream,
+        /// The peer's address.
+        addr: SocketAddr,
+        /// Its handshake.
+        handshake: Handshake,
+        /// Bytes after the handshake.
+        rest: BytesMut,
+    },
+    /// Announce `stopped`, close every connection and end; the sender is told when done.
+    Stop(oneshot::Sender<()>),
+}
+
+/// A running torrent.
+#[derive(Debug)]
+pub struct TorrentHandle {
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<Status>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TorrentHandle {
+    /// Progress.
+    pub fn status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// Where to send commands.
+    pub fn commands(&self) -> mpsc::Sender<Command> {
+        self.commands.clone()
+    }
+
+    /// Stops the torrent (announcing `stopped` within a few seconds at most) and waits for it.
+    pub async fn stop(self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let _ = self.task.await;
+    }
+}
+
+/// Everything a torrent needs to run.
+pub struct TorrentParams {
+    /// The engine's settings (info-hash, peer id, geometry, limits).
+    pub config: swarm::Config,
+    /// Pieces already verified (resume data or a check of the files).
+    pub have: Bitfield,
+    /// Where its bytes live.
+    pub disk: Arc<dyn Disk>,
+    /// Disk worker threads.
+    pub disk_threads: usize,
+    /// Its trackers, if any.
+    pub announce: Option<Arc<dyn Announce>>,
+}
+
+/// Starts a torrent on the current tokio runtime.
+pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
+    let (commands, command_rx) = mpsc::channel(64);
+    let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let pool = DiskPool::new(params.disk, params.disk_threads, done_tx)?;
+    let now = clock();
+    let num_pieces = params.config.geometry().num_pieces;
+    let swarm = Swarm::new(params.config, params.have, now);
+    let (status_tx, status) = watch::channel(Status {
+        pieces: num_pieces,
+        ..Status::default()
+    });
+    let (conn_tx, conn_rx) = mpsc::channel(256);
+    let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+    let actor = Actor {
+        swarm,
+        pool,
+        conns: HashMap::new(),
+        blocked: BTreeSet::new(),
+        lost: BTreeSet::new(),
+        announce: params.announce,
+        conn_tx,
+        internal_tx,
+        status: status_tx,
+        tracker_error: None,
+        disk_error: None,
+        stop_replies: Vec::new(),
+        stopping: None,
+        stop_done: false,
+        banned: Vec::new(),
+    };
+    let task = tokio::spawn(actor.run(command_rx, conn_rx, done_rx, internal_rx));
+    Ok(TorrentHandle {
+        commands,
+        status,
+        task,
+    })
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the runtime reads the clock and hands it to the sans-IO engine"
+)]
+fn clock() -> Instant {
+    Instant::now()
+}
+
+/// Results of tasks the actor spawned.
+enum Internal {
+    Connected(SocketAddr, std::io::Result<TcpStream>),
+    Announced(AnnounceEvent, Result<AnnounceReply, String>),
+}
+
+struct Actor {
+    swarm: Swarm,
+    pool: DiskPool,
+    conns: HashMap<PeerKey, Outbox>,
+    /// Peers whose writer was full when the engine had more for them.
+    blocked: BTreeSet<PeerKey>,
+    /// Pieces with a failed write: their hash check result is not trusted.
+    lost: BTreeSet<PieceIndex>,
+    announce: Option<Arc<dyn Announce>>,
+    conn_tx: mpsc::Sender<ConnEvent>,
+    internal_tx: mpsc::UnboundedSender<Internal>,
+    status: watch::Sender<Status>,
+    tracker_error: Option<String>,
+    disk_error: Option<String>,
+    /// Who asked to stop.
+    stop_replies: Vec<oneshot::Sender<()>>,
+    /// Stopping: the latest time to end even if the `stopped` announce is not answered.
+    stopping: Option<Instant>,
+    /// The `stopped` announce is done (or there is none).
+    stop_done: bool,
+    banned: Vec<SocketAddr>,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut conn_rx: mpsc::Receiver<ConnEvent>,
+        mut done_rx: mpsc::UnboundedReceiver<Done>,
+        mut internal_rx: mpsc::UnboundedReceiver<Internal>,
+    ) {
+        loop {
+            let now = clock();
+            self.drive(now);
+            if let Some(deadline) = self.stopping
+                && (self.stop_done || now >= deadline)
+            {
+                break;
+            }
+            let wake = self
+                .swarm
+                .poll_timeout()
+                .into_iter()
+                .chain(self.stopping)
+                .min()
+                .unwrap_or(now + Duration::from_secs(3600));
+            let disk_ok = self.pool.pending_bytes() < DISK_BACKLOG;
+            tokio::select! {
+                biased;
+                Some(done) = done_rx.recv() => self.on_disk(clock(), done),
+                Some(internal) = internal_rx.recv() => self.on_internal(clock(), internal),
+                command = commands.recv() => match command {
+                    Some(c) => self.on_command(clock(), c),
+                    // Every handle is gone: stop.
+                    None => self.begin_stop(clock()),
+                },
+                Some(event) = conn_rx.recv(), if disk_ok => self.on_conn(clock(), event),
+                () = tokio::time::sleep_until(wake.into()) => {
+                    let now = clock();
+                    if self.swarm.poll_timeout().is_some_and(|t| t <= now) {
+                        self.swarm.handle_timeout(now);
+                    }
+                }
+            }
+        }
+        self.conns.clear();
+        self.status.send_modify(|s| s.stopped = true);
+        for reply in self.stop_replies.drain(..) {
+            let _ = reply.send(());
+        }
+    }
+
+    fn begin_stop(&mut self, now: Instant) {
+        if self.stopping.is_none() {
+            self.stopping = Some(now + Duration::from_secs(5));
+            self.swarm.stop(now);
+        }
+    }
+
+    fn on_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::AddPeers(addrs) => self.swarm.handle_peers(now, addrs),
+            Command::Incoming {
+                stream,
+                addr,
+                handshake,
+                rest,
+            } => {
+                if let Ok(key) = self.swarm.add_peer(now, addr) {
+                    self.swarm.handle_handshake(now, key, handshake);
+                    let outbox = conn::spawn(
+                        stream,
+                        key,
+                        rest,
+                        false,
+                        Limits::default(),
+                        self.conn_tx.clone(),
+                    );
+                    self.conns.insert(key, outbox);
+                }
+            }
+            Command::Stop(reply) => {
+                self.stop_replies.push(reply);
+                self.begin_stop(now);
+            }
+        }
+    }
+
+    fn on_conn(&mut self, now: Instant, event: ConnEvent) {
+        match event {
+            ConnEvent::Frames(key, frames) => {
+                if !self.conns.contains_key(&key) {
+                    return;
+                }
+                for frame in frames {
+                    match frame {
+                        Frame::Handshake(h) => self.swarm.handle_handshake(now, key, h),
+                        Frame::Message(m) => self.swarm.handle_message(now, key, m),
+                    }
+                }
+            }
+            ConnEvent::Closed(key, _reason) => {
+                if self.conns.remove(&key).is_some() {
+                    self.blocked.remove(&key);
+                    self.swarm.handle_disconnected(now, key);
+                }
+            }
+            ConnEvent::Writable(key) => {
+                self.blocked.remove(&key);
+            }
+        }
+    }
+
+    fn on_disk(&mut self, now: Instant, done: Done) {
+        match done {
+            Done::WriteFailed { piece, error } => {
+                self.lost.insert(piece);
+                self.note_disk_error(&error);
+            }
+            Done::Verified { piece, result } => {
+                let lost = self.lost.remove(&piece);
+                match result {
+                    Ok(ok) if !lost => {
+                        self.swarm.handle_verified(now, piece, ok);
+                    }
+                    Ok(_) => self.swarm.handle_lost(now, piece),
+                    Err(error) => {
+                        self.note_disk_error(&error);
+                        self.swarm.handle_lost(now, piece);
+                    }
+                }
+            }
+            Done::Digests { piece, digests } => {
+                self.swarm.handle_block_digests(now, piece, &digests);
+            }
+            Done::Read {
+                peer,
+                block,
+                result,
+            } => match result {
+                Ok(data) => self.swarm.handle_read(now, peer, block, data),
+                Err(error) => {
+                    // We cannot serve what we claimed to have: drop the peer rather than stall
+                    // it.
+                    self.note_disk_error(&error);
+                    self.conns.remove(&peer);
+                    self.swarm.handle_disconnected(now, peer);
+                }
+            },
+        }
+    }
+
+    fn note_disk_error(&mut self, error: &DiskError) {
+        self.disk_error = Some(error.to_string());
+    }
+
+    fn on_internal(&mut self, now: Instant, internal: Internal) {
+        match internal {
+            Internal::Connected(addr, Ok(stream)) => match self.swarm.add_peer(now, addr) {
+                Ok(key) => {
+                    let outbox = conn::spawn(
+                        stream,
+                        key,
+                        BytesMut::new(),
+                        true,
+                        Limits::default(),
+                        self.conn_tx.clone(),
+                    );
+                    self.conns.insert(key, outbox);
+                }
+                Err(_) => self.swarm.handle_connect_failed(now, addr),
+            },
+            Internal::Connected(addr, Err(_)) => self.swarm.handle_connect_failed(now, addr),
+            Internal::Announced(event, result) => {
+                match result {
+                    Ok(reply) => {
+                        self.tracker_error = None;
+                        if event != AnnounceEvent::Stopped {
+                            self.swarm.handle_peers(now, reply.peers);
+                            self.swarm.handle_announced(now, reply.interval);
+                        }
+                    }
+                    Err(e) => {
+                        self.tracker_error = Some(e);
+                        if event != AnnounceEvent::Stopped {
+                            self.swarm.handle_announced(now, None);
+                        }
+                    }
+                }
+                if event == AnnounceEvent::Stopped {
+                    self.stop_done = true;
+                }
+            }
+        }
+    }
+
+    /// Carries out everything the engine wants now, then publishes the status.
+    fn drive(&mut self, now: Instant) {
+        loop {
+            let mut progress = false;
+            while let Some(action) = self.swarm.poll_action() {
+                progress = true;
+                self.act(now, action);
+            }
+            let sending: Vec<PeerKey> = self.swarm.sending_peers().collect();
+            for key in sending {
+                if self.blocked.contains(&key) {
+                    continue;
+                }
+                let Some(outbox) = self.conns.get(&key) else {
+                    // Gone: let the engine drop what it had for it.
+                    while self.swarm.poll_transmit_from(now, key).is_some() {}
+                    continue;
+                };
+                loop {
+                    if !outbox.has_room() {
+                        self.blocked.insert(key);
+                        break;
+                    }
+                    match self.swarm.poll_transmit_from(now, key) {
+                        Some(bytes) => {
+                            progress = true;
+                            outbox.send(bytes);
+                        }
+                        None => break,
+                    }
+                }
+            }
+            while let Some(event) = self.swarm.poll_event() {
+                match event {
+                    Event::PeerClosed { peer, .. } => {
+                        self.conns.remove(&peer);
+                        self.blocked.remove(&peer);
+                    }
+                    Event::PieceFailed { banned, .. } | Event::PeersBanned { banned, .. } => {
+                        self.banned.extend(banned);
+                    }
+                    _ => {}
+                }
+            }
+            if !progress {
+                break;
+            }
+        }
+        let (uploaded, downloaded) = self.swarm.transferred();
+        let status = Status {
+            have: self.swarm.have().count(),
+            pieces: self.swarm.have().len(),
+            left: self.swarm.left(),
+            downloaded,
+            uploaded,
+            peers: self.swarm.num_peers(),
+            finished: self.swarm.is_finished(),
+            tracker_error: self.tracker_error.clone(),
+            disk_error: self.disk_error.clone(),
+            stopped: false,
+            banned: self.banned.clone(),
+        };
+        self.status.send_if_modified(|s| {
+            if *s == status {
+                false
+            } else {
+                *s = status;
+                true
+            }
+        });
+    }
+
+    fn act(&mut self, now: Instant, action: Action) {
+        match action {
+            Action::Connect(addr) => {
+                let tx = self.internal_tx.clone();
+                tokio::spawn(async move {
+                    let result =
+                        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
+                        {
+                            Ok(r) => r,
+                            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+                        };
+                    let _ = tx.send(Internal::Connected(addr, result));
+                });
+            }
+            Action::Disconnect(key) => {
+                self.conns.remove(&key);
+                self.blocked.remove(&key);
+            }
+            Action::Write {
+                piece,
+                offset,
+                data,
+            } => self.pool.submit(Job::Write {
+                piece,
+                offset,
+                data,
+            }),
+            Action::Verify(piece) => self.pool.submit(Job::Verify(piece)),
+            Action::Read { peer, block } => self.pool.submit(Job::Read { peer, block }),
+            Action::DigestBlocks { piece, blocks } => {
+                self.pool.submit(Job::Digest { piece, blocks });
+            }
+            Action::Announce(event) => {
+                let Some(announce) = self.announce.clone() else {
+                    if event == AnnounceEvent::Stopped {
+                        self.stop_done = true;
+                    } else {
+                        self.swarm.handle_announced(now, None);
+                    }
+                    return;
+                };
+                let (uploaded, downloaded) = self.swarm.transferred();
+                let request = AnnounceRequest {
+                    event,
+                    uploaded,
+                    downloaded,
+                    left: self.swarm.left(),
+                };
+                let tx = self.internal_tx.clone();
+                tokio::spawn(async move {
+                    let result = announce.announce(request).await;
+                    let _ = tx.send(Internal::Announced(event, result));
+                });
+            }
+        }
+    }
+}
