@@ -5,4 +5,5 @@
 pub mod conn;
 pub mod disk;
 pub mod listen;
+pub mod storage;
 pub mod torrent;
