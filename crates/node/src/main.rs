@@ -1,5 +1,5 @@
-//! The `peercdn` command: create, inspect and verify torrents (and, later, seed, download and
-//! serve them).
+//! The `peercdn` command: create, inspect and verify torrents; download and seed them; run a
+//! tracker; simulate swarms.
 //!
 //! This binary is the one place in the workspace that does I/O: it reads and writes files,
 //! draws progress bars and reads the clock (only for `create --date`). The protocol work is
@@ -9,12 +9,14 @@
 //! bad pieces), 2 usage error (clap's own code for bad arguments).
 
 mod create;
+mod download;
 mod format;
 mod inspect;
 mod output;
 mod plot;
 mod progress;
 mod simulate;
+mod tracker_cmd;
 mod verify;
 
 use std::process::ExitCode;
@@ -29,7 +31,8 @@ use clap::{Parser, Subcommand};
     about = "Peer-to-peer content distribution over BitTorrent and WebTorrent",
     long_about = "Peer-to-peer content distribution over BitTorrent and WebTorrent.\n\n\
                   Create a torrent of a file or folder, inspect a torrent or magnet link, \
-                  and check downloaded data against a torrent.",
+                  check data against a torrent, download and seed torrents, and run a \
+                  tracker.",
     after_help = "Exit codes: 0 success, 1 failure, 2 usage error.\n\
                   Commands taking --json print exactly one JSON object on stdout, also on \
                   failure ({\"error\": KIND, \"message\": TEXT})."
@@ -47,6 +50,12 @@ enum Command {
     Create(create::Args),
     /// Check data on disk against a .torrent file
     Verify(verify::Args),
+    /// Download a torrent
+    Download(download::DownloadArgs),
+    /// Check data against a torrent, then seed it
+    Seed(download::SeedArgs),
+    /// Run a BitTorrent tracker (HTTP and UDP)
+    Tracker(tracker_cmd::Args),
     /// Simulate a swarm of peers on a virtual network
     Simulate(simulate::Args),
 }
@@ -57,6 +66,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => (args.json, inspect::run(&args)),
         Command::Create(args) => (args.json, create::run(&args)),
         Command::Verify(args) => (args.json, verify::run(&args)),
+        Command::Download(args) => (args.json, download::download(&args)),
+        Command::Seed(args) => (args.json, download::seed(&args)),
+        Command::Tracker(args) => (false, tracker_cmd::run(&args)),
         Command::Simulate(args) => (args.json, simulate::run(&args)),
     };
     match result {

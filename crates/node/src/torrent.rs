@@ -167,6 +167,9 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
     let swarm = Swarm::new(params.config, params.have, now);
     let (status_tx, status) = watch::channel(Status {
         pieces: num_pieces,
+        have: swarm.have().count(),
+        left: swarm.left(),
+        finished: swarm.is_finished(),
         ..Status::default()
     });
     let (conn_tx, conn_rx) = mpsc::channel(256);

@@ -1,0 +1,374 @@
+//! `peercdn download` and `peercdn seed`: run one torrent in a node until it is complete (or,
+//! seeding, until Ctrl-C), showing progress.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use peercdn::client::{AddOptions, Node, NodeConfig, Running, seed_dir};
+use peercdn::storage::Mode;
+use peercdn::torrent::{Command, Status};
+use serde_json::json;
+use torrent_format::Metainfo;
+
+use crate::output::{failure, io_failure};
+
+/// Arguments of `peercdn download`.
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Download a torrent into a folder, from its trackers and any peers given \
+                  with --peer, and exit 0 once every piece is verified (with --seed, keep \
+                  seeding until Ctrl-C).\n\n\
+                  An interrupted download resumes where it stopped: verified pieces are \
+                  kept, and only what the saved state does not vouch for is checked again.",
+    after_long_help = "With --json, prints one JSON object per line:\n  \
+                       {\"event\": \"started\", \"name\", \"pieces\", \"size\", \"have\", \"listen\"}\n  \
+                       {\"event\": \"progress\", \"have\", \"pieces\", \"downloaded\", \"uploaded\", \"peers\", \"rate\"}\n  \
+                       {\"event\": \"complete\", \"seconds\", \"downloaded\", \"uploaded\"}\n  \
+                       {\"event\": \"warning\", \"message\"}\n\
+                       Examples:\n  \
+                       peercdn download linux.torrent -o ~/Downloads\n  \
+                       peercdn download site.torrent --peer 127.0.0.1:6881 --seed"
+)]
+pub(crate) struct DownloadArgs {
+    /// The .torrent file
+    #[arg(value_name = "FILE.torrent")]
+    torrent: PathBuf,
+
+    /// The folder to download into
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    output: PathBuf,
+
+    /// Keep seeding after the download completes, until Ctrl-C
+    #[arg(long)]
+    seed: bool,
+
+    #[command(flatten)]
+    net: NetArgs,
+
+    /// Print line-delimited JSON events instead of a progress bar
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Arguments of `peercdn seed`.
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Check data on disk against a .torrent file, then seed it to the torrent's \
+                  trackers and to peers that connect, until Ctrl-C. Refuses to seed data \
+                  that does not match.",
+    after_long_help = "Examples:\n  \
+                       peercdn seed site.torrent ./site\n  \
+                       peercdn seed big.torrent ~/Downloads/big.iso --listen 0.0.0.0:6881"
+)]
+pub(crate) struct SeedArgs {
+    /// The .torrent file
+    #[arg(value_name = "FILE.torrent")]
+    torrent: PathBuf,
+
+    /// The data: the torrent's file or folder, or the folder that holds it
+    #[arg(value_name = "PATH")]
+    path: PathBuf,
+
+    /// Super-seed (BEP 16): hand out each piece about once, for a scarce upload
+    #[arg(long)]
+    super_seed: bool,
+
+    #[command(flatten)]
+    net: NetArgs,
+
+    /// Print line-delimited JSON events instead of a status line
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// Network options shared by `download` and `seed`.
+#[derive(Debug, clap::Args)]
+struct NetArgs {
+    /// Where to accept peers (port 0: any free port)
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6881")]
+    listen: SocketAddr,
+
+    /// Also connect to this peer (repeatable)
+    #[arg(long = "peer", value_name = "ADDR")]
+    peers: Vec<SocketAddr>,
+
+    /// Most connections
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    max_connections: usize,
+}
+
+fn read_torrent(path: &Path) -> anyhow::Result<Metainfo> {
+    let bytes = std::fs::read(path).map_err(|e| io_failure("cannot read", path, &e))?;
+    Metainfo::from_bytes(&bytes).map_err(|e| failure(e.code(), format!("{}: {e}", path.display())))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| failure("io_error", format!("cannot start the runtime: {e}")))
+}
+
+/// Runs `peercdn download`.
+pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<ExitCode> {
+    let meta = read_torrent(&args.torrent)?;
+    std::fs::create_dir_all(&args.output)
+        .map_err(|e| io_failure("cannot create", &args.output, &e))?;
+    runtime()?.block_on(run(
+        meta,
+        &args.output,
+        Mode::Download,
+        &args.net,
+        args.json,
+        args.seed,
+        AddOptions::default(),
+    ))
+}
+
+/// Runs `peercdn seed`.
+pub(crate) fn seed(args: &SeedArgs) -> anyhow::Result<ExitCode> {
+    let meta = read_torrent(&args.torrent)?;
+    let dir = seed_dir(&args.path, meta.name());
+    let options = AddOptions {
+        super_seed: args.super_seed,
+        ..AddOptions::default()
+    };
+    runtime()?.block_on(run(
+        meta,
+        &dir,
+        Mode::Seed,
+        &args.net,
+        args.json,
+        true,
+        options,
+    ))
+}
+
+async fn run(
+    meta: Metainfo,
+    dir: &Path,
+    mode: Mode,
+    net: &NetArgs,
+    json: bool,
+    keep_seeding: bool,
+    options: AddOptions,
+) -> anyhow::Result<ExitCode> {
+    let mut config = NodeConfig::new(net.listen);
+    config.max_connections = net.max_connections;
+    let node = Node::start(config).await.map_err(|e| {
+        failure(
+            "io_error",
+            format!(
+                "cannot listen on {}: {}",
+                net.listen,
+                crate::output::io_message(&e)
+            ),
+        )
+    })?;
+    let name = meta.name().to_string();
+    let size = meta.total_size();
+    let pieces = meta.num_pieces();
+    let running = node
+        .add(meta, dir, mode, options)
+        .await
+        .map_err(|e| failure("storage_error", e.to_string()))?;
+    let start_have = running.status().borrow().have;
+    if mode == Mode::Seed {
+        let have = running.status().borrow().have;
+        if have < pieces {
+            let _ = running.stop().await;
+            return Err(failure(
+                "bad_data",
+                format!(
+                    "{} does not match the torrent: {} of {pieces} pieces are good",
+                    dir.join(&name).display(),
+                    have
+                ),
+            ));
+        }
+    }
+    if !net.peers.is_empty() {
+        let _ = running
+            .commands()
+            .send(Command::AddPeers(net.peers.clone()))
+            .await;
+    }
+    let mut out = Output::new(json, size);
+    out.event(json!({
+        "event": "started", "name": name, "pieces": pieces, "size": size,
+        "have": start_have, "listen": node.local_addr().to_string(),
+    }));
+    if !json {
+        eprintln!(
+            "{} {name} ({size} bytes, {pieces} pieces) on {}; {start_have} pieces already here",
+            if mode == Mode::Seed {
+                "seeding"
+            } else {
+                "downloading"
+            },
+            node.local_addr()
+        );
+    }
+    let result = watch(&running, &mut out, keep_seeding).await;
+    out.finish();
+    let stopped = running.stop().await;
+    node.shutdown();
+    if let Err(e) = stopped {
+        return Err(failure(
+            "storage_error",
+            format!("cannot save the resume state: {e}"),
+        ));
+    }
+    result
+}
+
+/// Follows the torrent until it is complete (or, seeding, until Ctrl-C).
+async fn watch(
+    running: &Running,
+    out: &mut Output,
+    keep_seeding: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut status = running.status();
+    let started = clock();
+    // Already complete when seeding: nothing to announce. Complete at the start of a download
+    // (a resumed one): announce it at the first turn, and end there unless seeding.
+    let mut announced_complete = keep_seeding && status.borrow().finished;
+    let mut warned: Option<String> = None;
+    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        let ticked = tokio::select! {
+            _ = &mut ctrl_c => {
+                return Ok(if keep_seeding { ExitCode::SUCCESS } else { ExitCode::from(130) });
+            }
+            changed = status.changed() => {
+                if changed.is_err() {
+                    return Err(failure("internal", "the torrent stopped unexpectedly"));
+                }
+                false
+            }
+            _ = tick.tick() => true,
+        };
+        let s = status.borrow_and_update().clone();
+        if ticked || s.finished {
+            out.progress(&s);
+        }
+        let problem = s
+            .disk_error
+            .clone()
+            .or_else(|| (s.peers == 0).then(|| s.tracker_error.clone()).flatten());
+        if problem != warned {
+            if let Some(message) = &problem {
+                out.warning(message);
+            }
+            warned = problem;
+        }
+        if s.finished && !announced_complete {
+            announced_complete = true;
+            out.event(json!({
+                "event": "complete", "seconds": started.elapsed().as_secs_f64(),
+                "downloaded": s.downloaded, "uploaded": s.uploaded,
+            }));
+            if !keep_seeding {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        if s.stopped {
+            return Err(failure("internal", "the torrent stopped unexpectedly"));
+        }
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the command measures its own duration for the user"
+)]
+fn clock() -> Instant {
+    Instant::now()
+}
+
+/// Progress for a person (a bar on a terminal) or a script (JSON lines).
+struct Output {
+    json: bool,
+    bar: Option<ProgressBar>,
+    last: Option<(Instant, u64)>,
+    rate: f64,
+}
+
+impl Output {
+    fn new(json: bool, size: u64) -> Self {
+        let bar = (!json && std::io::stderr().is_terminal()).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+            let style = ProgressStyle::with_template(
+                "[{wide_bar}] {binary_bytes}/{binary_total_bytes} {msg} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+            bar.set_style(style);
+            bar
+        });
+        Self {
+            json,
+            bar,
+            last: None,
+            rate: 0.0,
+        }
+    }
+
+    fn event(&self, value: serde_json::Value) {
+        if self.json {
+            println!("{value}");
+        }
+    }
+
+    fn warning(&self, message: &str) {
+        if self.json {
+            self.event(json!({"event": "warning", "message": message}));
+        } else if let Some(bar) = &self.bar {
+            bar.println(format!("warning: {message}"));
+        } else {
+            eprintln!("warning: {message}");
+        }
+    }
+
+    fn progress(&mut self, s: &Status) {
+        let now = clock();
+        if let Some((at, bytes)) = self.last {
+            let dt = now.duration_since(at).as_secs_f64();
+            if dt >= 0.5 {
+                let instant = s.downloaded.saturating_sub(bytes) as f64 / dt;
+                self.rate = 0.5 * self.rate + 0.5 * instant;
+                self.last = Some((now, s.downloaded));
+            }
+        } else {
+            self.last = Some((now, s.downloaded));
+        }
+        if self.json {
+            self.event(json!({
+                "event": "progress", "have": s.have, "pieces": s.pieces,
+                "downloaded": s.downloaded, "uploaded": s.uploaded, "peers": s.peers,
+                "rate": self.rate.round(),
+            }));
+        } else if let Some(bar) = &self.bar {
+            let total = bar.length().unwrap_or(0);
+            bar.set_position(total.saturating_sub(s.left));
+            bar.set_message(format!(
+                "{:.1} MB/s, {} peers, up {:.1} MB",
+                self.rate / 1e6,
+                s.peers,
+                s.uploaded as f64 / 1e6
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

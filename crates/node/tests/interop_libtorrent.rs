@@ -1,0 +1,82 @@
+//! `peercdn` and a real libtorrent (python3-libtorrent 2.0) in one swarm on 127.0.0.1, found
+//! through `peercdn tracker`: each downloads from the other, byte-exact.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{
+    Proc, TempDir, content, have_libtorrent, libtorrent_peer, make_torrent, peercdn, start_tracker,
+};
+
+const SIZE: usize = 8 * 1024 * 1024 + 4321;
+
+#[test]
+fn peercdn_downloads_from_a_libtorrent_seed_through_our_tracker() {
+    if !have_libtorrent() {
+        return;
+    }
+    let dir = TempDir::new("from-libtorrent");
+    let (_tracker, url) = start_tracker();
+    let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "256K", &[&url]);
+    let mut seed = Proc::spawn(
+        "libtorrent seed",
+        libtorrent_peer()
+            .arg("--save")
+            .arg(dir.path().join("seed"))
+            .arg("--torrent")
+            .arg(&torrent)
+            .arg("--seed"),
+    );
+    seed.wait_event(Duration::from_secs(60), "ready");
+    let out = dir.path().join("out");
+    let mut leech = Proc::spawn(
+        "peercdn download",
+        peercdn()
+            .arg("download")
+            .arg(&torrent)
+            .arg("-o")
+            .arg(&out)
+            .args(["--listen", "127.0.0.1:0", "--json"]),
+    );
+    leech.wait_event(Duration::from_secs(120), "complete");
+    assert_eq!(leech.wait_exit(Duration::from_secs(30)), Some(0));
+    assert!(
+        std::fs::read(out.join("movie.bin")).expect("downloaded") == content(SIZE, 7),
+        "the download is byte-exact"
+    );
+}
+
+#[test]
+fn libtorrent_downloads_from_a_peercdn_seed_through_our_tracker() {
+    if !have_libtorrent() {
+        return;
+    }
+    let dir = TempDir::new("to-libtorrent");
+    let (_tracker, url) = start_tracker();
+    let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "256K", &[&url]);
+    let mut seed = Proc::spawn(
+        "peercdn seed",
+        peercdn()
+            .arg("seed")
+            .arg(&torrent)
+            .arg(dir.path().join("seed/movie.bin"))
+            .args(["--listen", "127.0.0.1:0", "--json"]),
+    );
+    seed.wait_event(Duration::from_secs(60), "started");
+    let out = dir.path().join("lt");
+    std::fs::create_dir_all(&out).expect("writable");
+    let mut leech = Proc::spawn(
+        "libtorrent leecher",
+        libtorrent_peer()
+            .arg("--save")
+            .arg(&out)
+            .arg("--torrent")
+            .arg(&torrent),
+    );
+    leech.wait_event(Duration::from_secs(120), "finished");
+    assert!(
+        std::fs::read(out.join("movie.bin")).expect("downloaded") == content(SIZE, 7),
+        "libtorrent's copy is byte-exact"
+    );
+}
