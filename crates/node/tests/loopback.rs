@@ -1,6 +1,8 @@
 //! Two of our torrents over real TCP on 127.0.0.1: a seed behind the listener and a leecher
 //! that dials it; bytes on a memory "disk" with real SHA-1 checks.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +12,7 @@ use peer_wire::{Bitfield, BlockRef, Geometry, InfoHash, PeerId, PieceIndex};
 use peercdn::disk::{Disk, DiskError};
 use peercdn::listen::{Listener, Registry};
 use peercdn::torrent::{self, TorrentParams};
+use support::content;
 
 const PIECE: u64 = 256 << 10;
 
@@ -42,18 +45,6 @@ impl Disk for MemDisk {
         let end = (start + PIECE as usize).min(data.len());
         Ok(torrent_format::hash::sha1(&data[start..end]) == self.hashes[piece.0 as usize])
     }
-}
-
-fn content(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 struct Swarmlet {

@@ -9,7 +9,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-#[expect(clippy::disallowed_methods, reason = "tests time out on the wall clock")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tests time out on the wall clock"
+)]
 fn now() -> Instant {
     Instant::now()
 }
