@@ -184,6 +184,12 @@ impl Node {
                 .with_seed(u64::from_le_bytes(random_bytes::<8>()));
         config.max_connections = self.config.max_connections;
         config.super_seed = options.super_seed;
+        if storage.metainfo().is_private() {
+            // BEP 27: peers only from the trackers.
+            config.pex_interval = None;
+        }
+        // Peers that accepted our connection learn where to reach us (for their PEX).
+        config.session.extended.listen_port = Some(self.local_addr.port());
         // Peers that came by a magnet link fetch the info dictionary from us (BEP 9).
         config.metadata = Some(Bytes::copy_from_slice(storage.metainfo().info_bytes()));
         let port = options.announce_port.unwrap_or(self.local_addr.port());

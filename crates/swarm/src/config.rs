@@ -50,6 +50,10 @@ pub struct Config {
     /// origin whose upload is the swarm's scarce resource: each piece leaves it about once.
     /// Peers that do not pass pieces on then wait, so it is off by default.
     pub super_seed: bool,
+    /// Peer exchange (BEP 11): how often each peer that supports ut_pex is told which peers
+    /// we connected to and dropped since (libtorrent: once a minute). `None` turns PEX off
+    /// both ways, as a private torrent (BEP 27) requires.
+    pub pex_interval: Option<Duration>,
 }
 
 impl Config {
@@ -79,6 +83,7 @@ impl Config {
             sequential: false,
             origin_max_copies: None,
             super_seed: false,
+            pex_interval: Some(Duration::from_secs(60)),
         }
     }
 

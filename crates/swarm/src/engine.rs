@@ -35,7 +35,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use peer_wire::extended::{METADATA_PIECE_LEN, Metadata};
+use peer_wire::extended::{METADATA_PIECE_LEN, Metadata, Pex, PexFlags};
 use peer_wire::{
     Bitfield, BlockRef, CloseReason, Event as WireEvent, Handshake, LocalPieces, Message, Outgoing,
     PieceIndex, Session,
@@ -177,6 +177,8 @@ pub struct Swarm {
     events: VecDeque<Event>,
     scratch: Vec<BlockRef>,
     next_tick: Instant,
+    /// The next peer-exchange round.
+    next_pex: Option<Instant>,
     next_announce: Option<Instant>,
     finished: bool,
     stopped: bool,
@@ -207,6 +209,10 @@ struct Peer {
     /// Payload bytes sent at the last tick, and the rate since.
     last_sent: u64,
     upload_rate: u64,
+    /// We dialed it (its address is where it listens), rather than it us.
+    outgoing: bool,
+    /// The listening addresses our last PEX messages told this peer about.
+    pex_sent: BTreeSet<SocketAddr>,
     /// The picker's [`Picker::generation`] when a pick for this peer last came up short (it
     /// had nothing more we want): until that changes, or the peer announces a pickable piece
     /// or unchokes us, picking again for it would find nothing.
@@ -280,6 +286,7 @@ impl Swarm {
             events: VecDeque::new(),
             scratch: Vec::new(),
             next_tick: now + config.tick,
+            next_pex: config.pex_interval.map(|i| now + i),
             next_announce: Some(now + config.announce_interval),
             finished,
             stopped: false,
@@ -350,7 +357,7 @@ impl Swarm {
     /// A connection is open (we dialed it after [`Action::Connect`], or it came in). The
     /// session sends our handshake at once.
     pub fn add_peer(&mut self, now: Instant, addr: SocketAddr) -> Result<PeerKey, Refused> {
-        self.connecting.remove(&addr);
+        let outgoing = self.connecting.remove(&addr);
         if self.stopped {
             return Err(Refused::Stopped);
         }
@@ -394,6 +401,8 @@ impl Swarm {
                 to_read: VecDeque::new(),
                 last_sent: 0,
                 upload_rate: 0,
+                outgoing,
+                pex_sent: BTreeSet::new(),
                 exhausted: None,
             },
         );
@@ -907,7 +916,9 @@ impl Swarm {
                 WireEvent::Block { block, data } => self.on_block(key, block, data),
                 WireEvent::Metadata(Metadata::Request { piece }) => self.serve_metadata(key, piece),
                 WireEvent::Pex(pex) => {
-                    self.learn(pex.added.into_iter().map(|(a, _)| a));
+                    if self.config.pex_interval.is_some() {
+                        self.learn(pex.added.into_iter().map(|(a, _)| a));
+                    }
                 }
                 WireEvent::Closed(reason) => {
                     self.remove_peer(key, reason);
@@ -1122,6 +1133,76 @@ impl Swarm {
             self.dirty.insert(key);
         }
         self.next_tick = now + self.config.tick;
+        if let (Some(at), Some(interval)) = (self.next_pex, self.config.pex_interval)
+            && now >= at
+        {
+            self.pex_round();
+            self.next_pex = Some(now + interval);
+        }
+    }
+
+    /// Where a peer accepts connections: the address we dialed, or the port its extended
+    /// handshake gave (`p`) at the address it came from.
+    fn listen_addr(p: &Peer) -> Option<SocketAddr> {
+        if p.outgoing {
+            return Some(p.addr);
+        }
+        let port = p.session.peer_extended()?.listen_port?;
+        (port != 0).then(|| SocketAddr::new(p.addr.ip(), port))
+    }
+
+    /// BEP 11: tells each peer that supports ut_pex which peers we connected to and dropped
+    /// since our last message to it (at most 50 of each per message).
+    fn pex_round(&mut self) {
+        let current: BTreeMap<SocketAddr, PexFlags> = self
+            .peers
+            .values()
+            .filter(|p| p.session.is_open())
+            .filter_map(|p| {
+                let addr = Self::listen_addr(p)?;
+                let mut flags = 0;
+                if p.session.peer_pieces().is_some_and(Bitfield::is_full) {
+                    flags |= PexFlags::SEED;
+                }
+                if p.outgoing {
+                    flags |= PexFlags::REACHABLE;
+                }
+                Some((addr, PexFlags(flags)))
+            })
+            .collect();
+        for (&key, p) in &mut self.peers {
+            let supports = p
+                .session
+                .peer_extended()
+                .is_some_and(|e| e.extension_id(peer_wire::extended::name::UT_PEX).is_some());
+            if !supports || !p.session.is_open() {
+                continue;
+            }
+            let own = Self::listen_addr(p);
+            let added: Vec<(SocketAddr, PexFlags)> = current
+                .iter()
+                .filter(|(a, _)| Some(**a) != own && !p.pex_sent.contains(a))
+                .take(50)
+                .map(|(&a, &f)| (a, f))
+                .collect();
+            let dropped: Vec<SocketAddr> = p
+                .pex_sent
+                .iter()
+                .filter(|a| !current.contains_key(a))
+                .take(50)
+                .copied()
+                .collect();
+            if added.is_empty() && dropped.is_empty() {
+                continue;
+            }
+            for a in &dropped {
+                p.pex_sent.remove(a);
+            }
+            p.pex_sent.extend(added.iter().map(|&(a, _)| a));
+            if p.session.send_pex(&Pex { added, dropped }).is_ok() {
+                self.sending.insert(key);
+            }
+        }
     }
 
     /// Remembers new addresses as candidates (not banned ones, not known ones).

@@ -383,3 +383,45 @@ fn a_super_seeding_seed_sends_each_piece_about_once() {
         "the seed sent {sent} bytes of a {len}-byte file"
     );
 }
+
+#[test]
+fn peers_learn_of_each_other_through_pex() {
+    let len = 8 * PIECE as usize;
+    let mut net = Net::new(len, 1, 2);
+    let (seed, a) = (net.nodes[0].addr, net.nodes[1].addr);
+    let now = net.now;
+    // Only the first leecher knows the seed; the second knows only the first leecher.
+    net.nodes[1].swarm.handle_peers(now, [seed]);
+    net.nodes[2].swarm.handle_peers(now, [a]);
+    net.run(Duration::from_secs(600), |n| {
+        n.nodes[2].swarm.peers().any(|(_, addr)| addr == seed)
+    });
+    assert!(
+        net.nodes[2].swarm.peers().any(|(_, addr)| addr == seed),
+        "the seed's address came by ut_pex from the first leecher"
+    );
+    net.run(Duration::from_secs(600), Net::all_finished);
+    assert_eq!(net.nodes[2].storage, content(len));
+}
+
+#[test]
+fn pex_off_learns_nothing_from_peers() {
+    let len = 4 * PIECE as usize;
+    let mut net = Net::new(len, 1, 2);
+    for (i, node) in net.nodes.iter_mut().enumerate() {
+        let mut id = [b'-'; 20];
+        id[..4].copy_from_slice(&(i as u32).to_be_bytes());
+        let mut config =
+            Config::new(InfoHash([9; 20]), PeerId(id), net.geometry).with_seed(i as u64);
+        config.pex_interval = None;
+        let have = node.swarm.have().clone();
+        node.swarm = Swarm::new(config, have, net.now);
+    }
+    let (seed, a) = (net.nodes[0].addr, net.nodes[1].addr);
+    let now = net.now;
+    net.nodes[1].swarm.handle_peers(now, [seed]);
+    net.nodes[2].swarm.handle_peers(now, [a]);
+    net.run(Duration::from_secs(300), |n| n.nodes[1].swarm.is_finished());
+    net.run(Duration::from_secs(180), |_| false);
+    assert!(!net.nodes[2].swarm.peers().any(|(_, addr)| addr == seed));
+}
