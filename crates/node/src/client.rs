@@ -15,8 +15,10 @@ use bytes::Bytes;
 use peer_wire::{BlockRef, Geometry, InfoHash, PeerId, PieceIndex};
 use torrent_format::Metainfo;
 
+use crate::conn::Rates;
 use crate::disk::{Disk, DiskError};
 use crate::listen::{Listener, Registry};
+use crate::rate::RateLimiter;
 use crate::storage::{Mode, Storage, StorageError, resume};
 use crate::torrent::{self, Status, TorrentHandle, TorrentParams};
 use crate::trackers::Trackers;
@@ -35,6 +37,10 @@ pub struct NodeConfig {
     pub max_connections: usize,
     /// Disk worker threads per torrent.
     pub disk_threads: usize,
+    /// Most bytes per second sent to peers, all torrents together.
+    pub upload_rate: Option<u64>,
+    /// Most bytes per second received from peers, all torrents together.
+    pub download_rate: Option<u64>,
 }
 
 impl NodeConfig {
@@ -46,6 +52,8 @@ impl NodeConfig {
             peer_id: random_peer_id(),
             max_connections: 50,
             disk_threads: 2,
+            upload_rate: None,
+            download_rate: None,
         }
     }
 }
@@ -111,6 +119,7 @@ pub struct Node {
     registry: Registry,
     local_addr: SocketAddr,
     listener: tokio::task::JoinHandle<()>,
+    rates: Rates,
 }
 
 impl Node {
@@ -120,11 +129,16 @@ impl Node {
         let listener = Listener::bind(config.listen, registry.clone()).await?;
         let local_addr = listener.local_addr()?;
         let listener = tokio::spawn(listener.run());
+        let rates = Rates {
+            upload: config.upload_rate.map(|r| Arc::new(RateLimiter::new(r))),
+            download: config.download_rate.map(|r| Arc::new(RateLimiter::new(r))),
+        };
         Ok(Self {
             config,
             registry,
             local_addr,
             listener,
+            rates,
         })
     }
 
@@ -211,6 +225,7 @@ impl Node {
             disk: Arc::new(StorageDisk(Arc::clone(&storage))),
             disk_threads: threads,
             announce,
+            rates: self.rates.clone(),
         })?;
         self.registry.insert(InfoHash(info_hash), handle.commands());
         let saver = resume_path.clone().map(|path| {

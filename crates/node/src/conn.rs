@@ -20,6 +20,8 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
 
+use crate::rate::RateLimiter;
+
 /// Bytes the engine may queue to one connection before it waits for the writer.
 pub const HIGH_WATER: usize = 1 << 20;
 /// The writer wakes the engine when its queue falls below this.
@@ -34,6 +36,15 @@ pub enum Frame {
     Handshake(Handshake),
     /// A message.
     Message(Message),
+}
+
+/// The rate limits a connection is subject to (shared with other connections).
+#[derive(Clone, Debug, Default)]
+pub struct Rates {
+    /// Bytes we send.
+    pub upload: Option<Arc<RateLimiter>>,
+    /// Bytes we receive.
+    pub download: Option<Arc<RateLimiter>>,
 }
 
 /// What a connection tells its torrent.
@@ -91,6 +102,7 @@ pub fn spawn(
     buf: BytesMut,
     expect_handshake: bool,
     limits: Limits,
+    rates: Rates,
     events: mpsc::Sender<ConnEvent>,
 ) -> Outbox {
     let _ = stream.set_nodelay(true);
@@ -104,6 +116,7 @@ pub fn spawn(
         buf,
         expect_handshake,
         limits,
+        rates.download,
         events.clone(),
     ));
     tokio::spawn(write_loop(
@@ -112,6 +125,7 @@ pub fn spawn(
         rx,
         Arc::clone(&queued),
         Arc::clone(&waiting),
+        rates.upload,
         events,
     ));
     Outbox {
@@ -128,6 +142,7 @@ async fn read_loop(
     mut buf: BytesMut,
     mut expect_handshake: bool,
     limits: Limits,
+    rate: Option<Arc<RateLimiter>>,
     events: mpsc::Sender<ConnEvent>,
 ) {
     let reason = loop {
@@ -155,7 +170,11 @@ async fn read_loop(
         };
         match read {
             Ok(0) => break "connection closed by peer".to_string(),
-            Ok(_) => {}
+            Ok(n) => {
+                if let Some(rate) = &rate {
+                    rate.consume(n).await;
+                }
+            }
             Err(e) => break e.to_string(),
         }
     };
@@ -195,6 +214,7 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     queued: Arc<AtomicUsize>,
     waiting: Arc<AtomicBool>,
+    rate: Option<Arc<RateLimiter>>,
     events: mpsc::Sender<ConnEvent>,
 ) {
     let mut batch: Vec<Bytes> = Vec::new();
@@ -210,6 +230,9 @@ async fn write_loop(
         if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
             let _ = events.send(ConnEvent::Closed(key, e.to_string())).await;
             return;
+        }
+        if let Some(rate) = &rate {
+            rate.consume(total).await;
         }
         let before = queued.fetch_sub(total, Ordering::AcqRel);
         if before - total < LOW_WATER && waiting.swap(false, Ordering::AcqRel) {

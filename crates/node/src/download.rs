@@ -99,6 +99,14 @@ struct NetArgs {
     /// Most connections
     #[arg(long, value_name = "N", default_value_t = 50)]
     max_connections: usize,
+
+    /// Most bytes per second to upload (suffixes K, M, G: 1M = 1048576)
+    #[arg(long, value_name = "RATE", value_parser = crate::format::parse_size)]
+    upload_rate: Option<u64>,
+
+    /// Most bytes per second to download (suffixes K, M, G)
+    #[arg(long, value_name = "RATE", value_parser = crate::format::parse_size)]
+    download_rate: Option<u64>,
 }
 
 fn read_torrent(path: &Path) -> anyhow::Result<Metainfo> {
@@ -160,6 +168,8 @@ async fn run(
 ) -> anyhow::Result<ExitCode> {
     let mut config = NodeConfig::new(net.listen);
     config.max_connections = net.max_connections;
+    config.upload_rate = net.upload_rate;
+    config.download_rate = net.download_rate;
     let node = Node::start(config).await.map_err(|e| {
         failure(
             "io_error",

@@ -155,6 +155,8 @@ pub struct TorrentParams {
     pub disk_threads: usize,
     /// Its trackers, if any.
     pub announce: Option<Arc<dyn Announce>>,
+    /// Rate limits for its connections.
+    pub rates: conn::Rates,
 }
 
 /// Starts a torrent on the current tokio runtime.
@@ -181,6 +183,7 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
         blocked: BTreeSet::new(),
         lost: BTreeSet::new(),
         announce: params.announce,
+        rates: params.rates,
         conn_tx,
         internal_tx,
         status: status_tx,
@@ -190,6 +193,8 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
         stopping: None,
         stop_done: false,
         banned: Vec::new(),
+        paused_until: None,
+        pause: FIRST_PAUSE,
     };
     let task = tokio::spawn(actor.run(command_rx, conn_rx, done_rx, internal_rx));
     Ok(TorrentHandle {
@@ -222,6 +227,7 @@ struct Actor {
     /// Pieces with a failed write: their hash check result is not trusted.
     lost: BTreeSet<PieceIndex>,
     announce: Option<Arc<dyn Announce>>,
+    rates: conn::Rates,
     conn_tx: mpsc::Sender<ConnEvent>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     status: watch::Sender<Status>,
@@ -234,7 +240,14 @@ struct Actor {
     /// The `stopped` announce is done (or there is none).
     stop_done: bool,
     banned: Vec<SocketAddr>,
+    /// A full disk: no frames from peers are taken until then (the blocks would be lost).
+    paused_until: Option<Instant>,
+    /// The next pause after a full disk (doubles up to a minute; reset by a verified piece).
+    pause: Duration,
 }
+
+/// The first pause after a full disk.
+const FIRST_PAUSE: Duration = Duration::from_secs(2);
 
 impl Actor {
     async fn run(
@@ -252,14 +265,18 @@ impl Actor {
             {
                 break;
             }
+            if self.paused_until.is_some_and(|t| now >= t) {
+                self.paused_until = None;
+            }
             let wake = self
                 .swarm
                 .poll_timeout()
                 .into_iter()
                 .chain(self.stopping)
+                .chain(self.paused_until)
                 .min()
                 .unwrap_or(now + Duration::from_secs(3600));
-            let disk_ok = self.pool.pending_bytes() < DISK_BACKLOG;
+            let disk_ok = self.pool.pending_bytes() < DISK_BACKLOG && self.paused_until.is_none();
             tokio::select! {
                 biased;
                 Some(done) = done_rx.recv() => self.on_disk(clock(), done),
@@ -309,6 +326,7 @@ impl Actor {
                         rest,
                         false,
                         Limits::default(),
+                        self.rates.clone(),
                         self.conn_tx.clone(),
                     );
                     self.conns.insert(key, outbox);
@@ -351,11 +369,21 @@ impl Actor {
             Done::WriteFailed { piece, error } => {
                 self.lost.insert(piece);
                 self.note_disk_error(&error);
+                if matches!(error, DiskError::Full(_)) && self.paused_until.is_none() {
+                    // Stop taking blocks for a while; what is in flight is written (or lost and
+                    // downloaded again) once there is space.
+                    self.paused_until = Some(now + self.pause);
+                    self.pause = (self.pause * 2).min(Duration::from_secs(60));
+                }
             }
             Done::Verified { piece, result } => {
                 let lost = self.lost.remove(&piece);
                 match result {
                     Ok(ok) if !lost => {
+                        if ok {
+                            self.disk_error = None;
+                            self.pause = FIRST_PAUSE;
+                        }
                         self.swarm.handle_verified(now, piece, ok);
                     }
                     Ok(_) => self.swarm.handle_lost(now, piece),
@@ -399,6 +427,7 @@ impl Actor {
                         BytesMut::new(),
                         true,
                         Limits::default(),
+                        self.rates.clone(),
                         self.conn_tx.clone(),
                     );
                     self.conns.insert(key, outbox);

@@ -95,6 +95,7 @@ impl Swarmlet {
             disk: disk.clone(),
             disk_threads: 2,
             announce: None,
+            rates: peercdn::conn::Rates::default(),
         };
         (params, disk)
     }
