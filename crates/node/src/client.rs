@@ -22,6 +22,7 @@ use crate::rate::RateLimiter;
 use crate::storage::{Mode, Storage, StorageError, resume};
 use crate::torrent::{self, Status, TorrentHandle, TorrentParams};
 use crate::trackers::Trackers;
+use crate::webseed::WebSeed;
 
 /// How often a running download saves its resume state (when something new was verified).
 pub const RESUME_INTERVAL: Duration = Duration::from_secs(10);
@@ -226,6 +227,7 @@ impl Node {
             disk_threads: threads,
             announce,
             rates: self.rates.clone(),
+            web_seeds: WebSeed::all(storage.metainfo()),
         })?;
         self.registry.insert(InfoHash(info_hash), handle.commands());
         let saver = resume_path.clone().map(|path| {

@@ -211,6 +211,75 @@ async fn exchange(
     Ok(Response { status, body })
 }
 
+/// `GET url` for the `len` bytes at `start` (`Range: bytes=start-(start+len-1)`). A server
+/// that ignores ranges answers 200 with the whole file: its body is read up to the range and
+/// the rest is left unread (the connection is dropped).
+pub async fn get_range(
+    url: &str,
+    start: u64,
+    len: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, HttpError> {
+    let url = Url::parse(url)?;
+    match tokio::time::timeout(timeout, range_exchange(&url, start, len)).await {
+        Ok(result) => result,
+        Err(_) => Err(HttpError::TimedOut),
+    }
+}
+
+async fn range_exchange(url: &Url, start: u64, len: u64) -> Result<Vec<u8>, HttpError> {
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let want = usize::try_from(len).map_err(|_| HttpError::TooLarge(usize::MAX))?;
+    let stream = TcpStream::connect((url.host.as_str(), url.port)).await?;
+    let _ = stream.set_nodelay(true);
+    let mut stream = BufReader::new(stream);
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: peercdn/{}\r\nAccept-Encoding: identity\r\nRange: bytes={start}-{}\r\nConnection: close\r\n\r\n",
+        url.target,
+        url.host_header(),
+        env!("CARGO_PKG_VERSION"),
+        start + len - 1
+    );
+    stream.get_mut().write_all(request.as_bytes()).await?;
+    let head = read_head(&mut stream).await?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or(HttpError::Malformed("bad status line"))?;
+    let chunked = lines.any(|l| {
+        l.split_once(':').is_some_and(|(n, v)| {
+            n.eq_ignore_ascii_case("transfer-encoding")
+                && v.to_ascii_lowercase().contains("chunked")
+        })
+    });
+    let skip = match status {
+        206 => 0,
+        200 => start,
+        s => return Err(HttpError::Status(s)),
+    };
+    if chunked {
+        // Rare for files; bounded by the range's end.
+        let end = usize::try_from(skip + len).map_err(|_| HttpError::TooLarge(usize::MAX))?;
+        let body = read_chunked(&mut stream, end).await?;
+        return body
+            .get(skip as usize..end)
+            .map(<[u8]>::to_vec)
+            .ok_or(HttpError::Malformed("body shorter than the range"));
+    }
+    let mut sink = (&mut stream).take(skip);
+    let skipped = tokio::io::copy(&mut sink, &mut tokio::io::sink()).await?;
+    if skipped != skip {
+        return Err(HttpError::Malformed("body shorter than the range"));
+    }
+    let mut body = vec![0; want];
+    stream.read_exact(&mut body).await?;
+    Ok(body)
+}
+
 /// Reads a status line or request line and headers, up to the blank line.
 async fn read_head<R: AsyncBufReadExt + Unpin>(stream: &mut R) -> Result<String, HttpError> {
     let mut head = Vec::new();

@@ -12,3 +12,4 @@ pub mod storage;
 pub mod torrent;
 pub mod tracker_server;
 pub mod trackers;
+pub mod webseed;

@@ -21,14 +21,15 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use peer_wire::{Bitfield, Handshake, Limits, PieceIndex};
+use bytes::{Bytes, BytesMut};
+use peer_wire::{Bitfield, BlockRef, Handshake, Limits, PieceIndex};
 use swarm::{Action, AnnounceEvent, Event, PeerKey, Swarm};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::conn::{self, ConnEvent, Frame, Outbox};
 use crate::disk::{Disk, DiskError, DiskPool, Done, Job};
+use crate::webseed::{FetchError, WebSeed};
 
 /// Bytes of queued disk writes beyond which the actor stops reading from peers.
 pub const DISK_BACKLOG: usize = 16 << 20;
@@ -157,6 +158,8 @@ pub struct TorrentParams {
     pub announce: Option<Arc<dyn Announce>>,
     /// Rate limits for its connections.
     pub rates: conn::Rates,
+    /// Its HTTP web seeds (BEP 19).
+    pub web_seeds: Vec<WebSeed>,
 }
 
 /// Starts a torrent on the current tokio runtime.
@@ -166,7 +169,10 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
     let pool = DiskPool::new(params.disk, params.disk_threads, done_tx)?;
     let now = clock();
     let num_pieces = params.config.geometry().num_pieces;
-    let swarm = Swarm::new(params.config, params.have, now);
+    let mut swarm = Swarm::new(params.config, params.have, now);
+    for _ in &params.web_seeds {
+        swarm.add_web_seed(now);
+    }
     let (status_tx, status) = watch::channel(Status {
         pieces: num_pieces,
         have: swarm.have().count(),
@@ -184,6 +190,7 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
         lost: BTreeSet::new(),
         announce: params.announce,
         rates: params.rates,
+        web_seeds: params.web_seeds.into_iter().map(Arc::new).collect(),
         conn_tx,
         internal_tx,
         status: status_tx,
@@ -215,6 +222,11 @@ fn clock() -> Instant {
 /// Results of tasks the actor spawned.
 enum Internal {
     Connected(SocketAddr, std::io::Result<TcpStream>),
+    WebSeed(
+        usize,
+        Vec<BlockRef>,
+        Result<Vec<(BlockRef, Bytes)>, FetchError>,
+    ),
     Announced(AnnounceEvent, Result<AnnounceReply, String>),
 }
 
@@ -228,6 +240,7 @@ struct Actor {
     lost: BTreeSet<PieceIndex>,
     announce: Option<Arc<dyn Announce>>,
     rates: conn::Rates,
+    web_seeds: Vec<Arc<WebSeed>>,
     conn_tx: mpsc::Sender<ConnEvent>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     status: watch::Sender<Status>,
@@ -435,6 +448,13 @@ impl Actor {
                 Err(_) => self.swarm.handle_connect_failed(now, addr),
             },
             Internal::Connected(addr, Err(_)) => self.swarm.handle_connect_failed(now, addr),
+            Internal::WebSeed(seed, _, Ok(blocks)) => {
+                self.swarm.handle_web_seed_data(now, seed, blocks, true);
+            }
+            Internal::WebSeed(seed, blocks, Err(e)) => {
+                self.swarm
+                    .handle_web_seed_failed(now, seed, &blocks, e.permanent);
+            }
             Internal::Announced(event, result) => {
                 match result {
                     Ok(reply) => {
@@ -561,6 +581,17 @@ impl Actor {
             Action::Read { peer, block } => self.pool.submit(Job::Read { peer, block }),
             Action::DigestBlocks { piece, blocks } => {
                 self.pool.submit(Job::Digest { piece, blocks });
+            }
+            Action::WebSeedRequest { seed, blocks } => {
+                let Some(web_seed) = self.web_seeds.get(seed).cloned() else {
+                    self.swarm.handle_web_seed_failed(now, seed, &blocks, true);
+                    return;
+                };
+                let tx = self.internal_tx.clone();
+                tokio::spawn(async move {
+                    let result = web_seed.fetch(&blocks).await;
+                    let _ = tx.send(Internal::WebSeed(seed, blocks, result));
+                });
             }
             Action::Announce(event) => {
                 let Some(announce) = self.announce.clone() else {

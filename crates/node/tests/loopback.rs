@@ -96,6 +96,7 @@ impl Swarmlet {
             disk_threads: 2,
             announce: None,
             rates: peercdn::conn::Rates::default(),
+            web_seeds: Vec::new(),
         };
         (params, disk)
     }

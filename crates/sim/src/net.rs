@@ -488,6 +488,8 @@ impl Sim {
                 }
                 Action::Write { .. } => {}
                 Action::Verify(piece) => n.swarm.handle_verified(now, piece, true),
+                // The simulated peers have no web seeds.
+                Action::WebSeedRequest { .. } => {}
                 Action::DigestBlocks { piece, blocks } => {
                     // Every simulated block is zeros: one digest for all.
                     let digests: Vec<_> = blocks.into_iter().map(|b| (b, [0; 20])).collect();

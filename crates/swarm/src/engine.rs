@@ -82,6 +82,16 @@ pub enum Action {
         /// Its blocks to digest.
         blocks: Vec<BlockRef>,
     },
+    /// Fetch these blocks from web seed `seed` (BEP 19: HTTP range requests of the byte ranges
+    /// they cover, file by file), then call [`Swarm::handle_web_seed_data`] or
+    /// [`Swarm::handle_web_seed_failed`]. The blocks are in torrent order, and contiguous runs
+    /// can go in one request.
+    WebSeedRequest {
+        /// Which web seed ([`Swarm::add_web_seed`]'s index).
+        seed: usize,
+        /// The blocks.
+        blocks: Vec<BlockRef>,
+    },
 }
 
 /// The `event` of an announce (BEP 3).
@@ -161,6 +171,10 @@ pub struct Swarm {
     senders: HashMap<PieceIndex, Vec<(BlockRef, IpAddr)>>,
     /// Pieces that failed their check with blocks from several peers: see [`Suspect`].
     suspects: HashMap<PieceIndex, Suspect>,
+    /// HTTP web seeds (BEP 19), by index.
+    web_seeds: Vec<WebSeed>,
+    /// The web seeds that sent blocks written of each piece in progress.
+    web_senders: HashMap<PieceIndex, BTreeSet<usize>>,
     peers: BTreeMap<PeerKey, Peer>,
     next_key: u32,
     /// Addresses to connect to, in the order learned.
@@ -235,6 +249,29 @@ struct Suspect {
     passed: bool,
 }
 
+/// A web seed (BEP 19): a plain HTTP server with every piece, which the picker sees as a
+/// peer that never chokes. Its requests are batches of blocks the driver fetches with range
+/// requests; a failure backs it off, and repeated failures (or bad data) retire it.
+#[derive(Debug)]
+struct WebSeed {
+    /// Its key in the picker (from the peers' key space, never a connection's).
+    key: PeerKey,
+    /// Requests in flight.
+    in_flight: usize,
+    /// Not before this (after a failure).
+    retry_at: Option<Instant>,
+    /// Failures in a row.
+    failures: u32,
+    /// Retired: no more requests.
+    retired: bool,
+}
+
+/// Blocks per web seed request (1 MiB), and requests in flight per web seed.
+const WEB_SEED_BATCH: usize = 64;
+const WEB_SEED_PARALLEL: usize = 2;
+/// Failures in a row, or pieces that failed their check, after which a web seed is retired.
+const WEB_SEED_MAX_FAILURES: u32 = 5;
+
 #[derive(Debug, Clone, Copy)]
 struct Known {
     retry_at: Option<Instant>,
@@ -274,6 +311,8 @@ impl Swarm {
             super_seed,
             senders: HashMap::new(),
             suspects: HashMap::new(),
+            web_seeds: Vec::new(),
+            web_senders: HashMap::new(),
             peers: BTreeMap::new(),
             next_key: 0,
             candidates: VecDeque::new(),
@@ -476,6 +515,7 @@ impl Swarm {
                 return;
             }
             self.senders.remove(&piece);
+            self.web_senders.remove(&piece);
             if let Some(suspect) = self.suspects.get_mut(&piece) {
                 // Compare what each sender of the failed attempt sent with the good blocks.
                 suspect.passed = true;
@@ -518,6 +558,17 @@ impl Swarm {
 
     /// A piece that failed its check (`blame`: its senders are suspected) or was lost.
     fn piece_failed(&mut self, piece: PieceIndex, blame: bool) {
+        // Blocks from a web seed: it may be the one with the wrong bytes (an edited file on
+        // the server). It is charged; the peers are not blamed for this piece.
+        let from_web_seed = self.web_senders.remove(&piece).unwrap_or_default();
+        let blame = blame && from_web_seed.is_empty();
+        for i in from_web_seed {
+            let ws = &mut self.web_seeds[i];
+            ws.failures += 1;
+            if ws.failures >= WEB_SEED_MAX_FAILURES {
+                ws.retired = true;
+            }
+        }
         let senders = self.senders.remove(&piece).unwrap_or_default();
         let mut ips: Vec<IpAddr> = senders.iter().map(|&(_, ip)| ip).collect();
         ips.sort_unstable();
@@ -570,6 +621,86 @@ impl Swarm {
             }
             self.events.push_back(Event::PieceFailed { piece, banned });
         }
+    }
+
+    /// Adds an HTTP web seed (BEP 19): the driver knows its URL by the returned index. It is
+    /// used like a peer with every piece that never chokes.
+    pub fn add_web_seed(&mut self, now: Instant) -> usize {
+        let key = PeerKey(self.next_key);
+        self.next_key = self.next_key.wrapping_add(1);
+        let _ = self.picker.peer_has_all(key);
+        self.web_seeds.push(WebSeed {
+            key,
+            in_flight: 0,
+            retry_at: None,
+            failures: 0,
+            retired: false,
+        });
+        self.process(now);
+        self.web_seeds.len() - 1
+    }
+
+    /// Blocks a web seed sent for an [`Action::WebSeedRequest`] (all of them, or those that
+    /// came before a failure, which is then reported with [`Swarm::handle_web_seed_failed`]
+    /// for the rest).
+    pub fn handle_web_seed_data(
+        &mut self,
+        now: Instant,
+        seed: usize,
+        blocks: Vec<(BlockRef, Bytes)>,
+        complete: bool,
+    ) {
+        let Some(ws) = self.web_seeds.get_mut(seed) else {
+            return;
+        };
+        let key = ws.key;
+        if complete {
+            ws.in_flight = ws.in_flight.saturating_sub(1);
+            ws.failures = 0;
+        }
+        for (block, data) in blocks {
+            if data.len() == block.len as usize {
+                self.on_block(key, block, data);
+            } else {
+                let _ = self.picker.request_dropped(key, block);
+            }
+        }
+        self.process(now);
+    }
+
+    /// A web seed request failed for these blocks (`permanent`: the seed does not have the
+    /// file, 404 and the like). The blocks go back to the picker; the seed is retried after a
+    /// backoff, or retired.
+    pub fn handle_web_seed_failed(
+        &mut self,
+        now: Instant,
+        seed: usize,
+        blocks: &[BlockRef],
+        permanent: bool,
+    ) {
+        let Some(ws) = self.web_seeds.get_mut(seed) else {
+            return;
+        };
+        let key = ws.key;
+        ws.in_flight = ws.in_flight.saturating_sub(1);
+        ws.failures += 1;
+        if permanent || ws.failures >= WEB_SEED_MAX_FAILURES {
+            ws.retired = true;
+        }
+        let backoff = self.config.reconnect_backoff * (1 << ws.failures.min(5));
+        ws.retry_at = Some(now + backoff);
+        for &block in blocks {
+            let _ = self.picker.request_dropped(key, block);
+        }
+        if ws.retired && ws.in_flight == 0 {
+            let _ = self.picker.peer_left(key, &Bitfield::full(self.have.len()));
+        }
+        self.process(now);
+    }
+
+    /// Web seeds in use (not retired).
+    pub fn num_web_seeds(&self) -> usize {
+        self.web_seeds.iter().filter(|w| !w.retired).count()
     }
 
     /// The digests of the blocks of an [`Action::DigestBlocks`]. The first report for a suspect
@@ -811,6 +942,7 @@ impl Swarm {
             self.fill_requests(key);
             self.sending.insert(key);
         }
+        self.fill_web_seeds(now);
         while let Some(offer) = self.super_seed.as_mut().and_then(|s| s.poll_offer()) {
             let key = PeerKey(offer.peer.0);
             if let Some(p) = self.peers.get_mut(&key) {
@@ -949,6 +1081,8 @@ impl Swarm {
                     .entry(block.piece)
                     .or_default()
                     .push((block, p.addr.ip()));
+            } else if let Some(i) = self.web_seeds.iter().position(|w| w.key == key) {
+                self.web_senders.entry(block.piece).or_default().insert(i);
             }
             self.actions.push_back(Action::Write {
                 piece: block.piece,
@@ -964,6 +1098,42 @@ impl Swarm {
         }
         if let Some(piece) = received.piece_complete {
             self.actions.push_back(Action::Verify(piece));
+        }
+    }
+
+    /// Gives idle web seeds a batch of blocks each.
+    fn fill_web_seeds(&mut self, now: Instant) {
+        if self.finished || self.stopped || self.web_seeds.is_empty() {
+            return;
+        }
+        let all = Bitfield::full(self.have.len());
+        for i in 0..self.web_seeds.len() {
+            let ws = &self.web_seeds[i];
+            if ws.retired
+                || ws.in_flight >= WEB_SEED_PARALLEL
+                || ws.retry_at.is_some_and(|t| now < t)
+            {
+                continue;
+            }
+            let key = ws.key;
+            let mut blocks = Vec::new();
+            let picked = self
+                .picker
+                .pick(
+                    key,
+                    &all,
+                    WEB_SEED_BATCH,
+                    &PickOptions::default(),
+                    &mut blocks,
+                )
+                .unwrap_or(0);
+            if picked == 0 {
+                continue;
+            }
+            blocks.sort_unstable();
+            self.web_seeds[i].in_flight += 1;
+            self.actions
+                .push_back(Action::WebSeedRequest { seed: i, blocks });
         }
     }
 

@@ -192,7 +192,10 @@ proptest! {
                         keys.retain(|_, v| *v != k);
                         gone.insert(k);
                     }
-                    Action::Connect(_) | Action::Announce(_) | Action::DigestBlocks { .. } => {}
+                    Action::Connect(_)
+                    | Action::Announce(_)
+                    | Action::DigestBlocks { .. }
+                    | Action::WebSeedRequest { .. } => {}
                 }
             }
             while let Some(event) = s.poll_event() {

@@ -45,6 +45,8 @@ struct Net {
     hashes: Vec<[u8; 20]>,
     geometry: Geometry,
     now: Instant,
+    /// What the web seed serves (every node's web seed 0), if there is one.
+    web_seed: Option<Vec<u8>>,
 }
 
 impl Net {
@@ -82,6 +84,7 @@ impl Net {
             hashes,
             geometry,
             now,
+            web_seed: None,
         }
     }
 
@@ -183,6 +186,24 @@ impl Net {
                     .handle_read(now, peer, block, Bytes::from(data));
             }
             Action::Announce(_) => {}
+            Action::WebSeedRequest { seed, blocks } => {
+                let Some(served) = &self.web_seed else {
+                    self.nodes[i]
+                        .swarm
+                        .handle_web_seed_failed(now, seed, &blocks, true);
+                    return;
+                };
+                let data = blocks
+                    .iter()
+                    .map(|b| {
+                        let at = (u64::from(b.piece.0) * PIECE) as usize + b.offset as usize;
+                        (*b, Bytes::copy_from_slice(&served[at..at + b.len as usize]))
+                    })
+                    .collect();
+                self.nodes[i]
+                    .swarm
+                    .handle_web_seed_data(now, seed, data, true);
+            }
             Action::DigestBlocks { piece, blocks } => {
                 let digests: Vec<_> = blocks
                     .into_iter()
@@ -424,4 +445,37 @@ fn pex_off_learns_nothing_from_peers() {
     net.run(Duration::from_secs(300), |n| n.nodes[1].swarm.is_finished());
     net.run(Duration::from_secs(180), |_| false);
     assert!(!net.nodes[2].swarm.peers().any(|(_, addr)| addr == seed));
+}
+
+#[test]
+fn a_web_seed_alone_serves_the_whole_download() {
+    let len = 10 * PIECE as usize + 999;
+    let mut net = Net::new(len, 0, 1);
+    net.web_seed = Some(content(len));
+    let now = net.now;
+    assert_eq!(net.nodes[0].swarm.add_web_seed(now), 0);
+    net.run(Duration::from_secs(300), Net::all_finished);
+    assert!(net.all_finished());
+    assert_eq!(net.nodes[0].storage, content(len));
+}
+
+#[test]
+fn a_web_seed_with_wrong_bytes_is_retired_and_no_peer_is_blamed() {
+    let len = 8 * PIECE as usize;
+    let mut net = Net::new(len, 1, 1);
+    let mut wrong = content(len);
+    wrong.iter_mut().for_each(|b| *b = b.wrapping_add(1));
+    net.web_seed = Some(wrong);
+    let now = net.now;
+    net.nodes[1].swarm.add_web_seed(now);
+    net.introduce();
+    net.run(Duration::from_secs(900), Net::all_finished);
+    assert!(net.all_finished());
+    assert_eq!(net.nodes[1].storage, content(len));
+    let leecher = &net.nodes[1].swarm;
+    assert!(
+        !leecher.is_banned(net.nodes[0].addr.ip()),
+        "the honest seed is not blamed"
+    );
+    assert_eq!(leecher.num_web_seeds(), 0, "the web seed is retired");
 }
