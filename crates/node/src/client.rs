@@ -148,6 +148,12 @@ impl Node {
         self.local_addr
     }
 
+    /// The node's rate limits (to share with other uploads of the same host, such as its web
+    /// seed).
+    pub fn rates(&self) -> &Rates {
+        &self.rates
+    }
+
     /// Our peer id.
     pub fn peer_id(&self) -> [u8; 20] {
         self.config.peer_id
@@ -199,6 +205,10 @@ impl Node {
                 .with_seed(u64::from_le_bytes(random_bytes::<8>()));
         config.max_connections = self.config.max_connections;
         config.super_seed = options.super_seed;
+        if options.origin {
+            config.choker.policy.seed_mode = choker::SeedMode::Origin;
+            config.origin_max_copies = Some(3);
+        }
         if storage.metainfo().is_private() {
             // BEP 27: peers only from the trackers.
             config.pex_interval = None;
@@ -262,6 +272,9 @@ pub struct AddOptions {
     pub super_seed: bool,
     /// The port to announce instead of the listening one (behind a port forward).
     pub announce_port: Option<u16>,
+    /// A peer CDN origin: once complete, unchoke with the choker's origin mode (upload to the
+    /// peers that will pass pieces on) and decline pieces three connected peers already have.
+    pub origin: bool,
 }
 
 async fn save_periodically(

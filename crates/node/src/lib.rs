@@ -13,3 +13,4 @@ pub mod torrent;
 pub mod tracker_server;
 pub mod trackers;
 pub mod webseed;
+pub mod webserver;

@@ -9,6 +9,7 @@
 //! bad pieces), 2 usage error (clap's own code for bad arguments).
 
 mod create;
+mod demo;
 mod download;
 mod format;
 mod inspect;
@@ -50,6 +51,8 @@ enum Command {
     Create(create::Args),
     /// Check data on disk against a .torrent file
     Verify(verify::Args),
+    /// Run a whole peer CDN on loopback: origin, tracker, web seed, downloaders
+    Demo(demo::Args),
     /// Download a torrent
     Download(download::DownloadArgs),
     /// Check data against a torrent, then seed it
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => (args.json, inspect::run(&args)),
         Command::Create(args) => (args.json, create::run(&args)),
         Command::Verify(args) => (args.json, verify::run(&args)),
+        Command::Demo(args) => (args.json, demo::run(&args)),
         Command::Download(args) => (args.json, download::download(&args)),
         Command::Seed(args) => (args.json, download::seed(&args)),
         Command::Tracker(args) => (false, tracker_cmd::run(&args)),

@@ -620,3 +620,43 @@ fn simulate_draws_its_figure_as_a_png() {
     assert_eq!((width, height), (900, 560));
     assert!(bytes.ends_with(b"IEND\xaeB`\x82"));
 }
+
+#[test]
+fn demo_runs_a_whole_peer_cdn_and_the_peers_carry_part_of_the_load() {
+    let dir = TempDir::new("demo");
+    let out = peercdn(
+        dir.path(),
+        &[
+            "demo",
+            "--peers",
+            "3",
+            "--size",
+            "3M",
+            "--origin-rate",
+            "2M",
+            "--peer-rate",
+            "8M",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["verified"], true, "every download is byte-exact");
+    let rows = v["downloaders"].as_array().expect("downloaders");
+    assert_eq!(rows.len(), 3);
+    let size = 3.0 * 1024.0 * 1024.0;
+    assert!(
+        v["origin_bytes"].as_f64().unwrap() >= size,
+        "the origin sent a copy at least"
+    );
+    assert!(
+        v["peer_bytes"].as_f64().unwrap() > 0.0,
+        "peers served each other: {v}"
+    );
+    // Faster than the origin alone could serve three copies.
+    assert!(v["seconds"].as_f64().unwrap() < v["client_server_seconds"].as_f64().unwrap());
+}

@@ -636,7 +636,7 @@ impl Swarm {
             failures: 0,
             retired: false,
         });
-        self.process(now);
+        self.fill_web_seeds(now);
         self.web_seeds.len() - 1
     }
 
@@ -666,6 +666,9 @@ impl Swarm {
             }
         }
         self.process(now);
+        if complete {
+            self.fill_web_seeds(now);
+        }
     }
 
     /// A web seed request failed for these blocks (`permanent`: the seed does not have the
@@ -696,6 +699,7 @@ impl Swarm {
             let _ = self.picker.peer_left(key, &Bitfield::full(self.have.len()));
         }
         self.process(now);
+        self.fill_web_seeds(now);
     }
 
     /// Web seeds in use (not retired).
@@ -942,7 +946,6 @@ impl Swarm {
             self.fill_requests(key);
             self.sending.insert(key);
         }
-        self.fill_web_seeds(now);
         while let Some(offer) = self.super_seed.as_mut().and_then(|s| s.poll_offer()) {
             let key = PeerKey(offer.peer.0);
             if let Some(p) = self.peers.get_mut(&key) {
@@ -1101,12 +1104,32 @@ impl Swarm {
         }
     }
 
-    /// Gives idle web seeds a batch of blocks each.
+    /// Gives idle web seeds a batch of blocks each. A web seed is the origin's fallback: it is
+    /// asked only for pieces no connected peer has, unless nothing at all came from peers in
+    /// the last tick (then for anything). Runs once a tick and when a web seed request ends
+    /// (it costs O(pieces)).
     fn fill_web_seeds(&mut self, now: Instant) {
-        if self.finished || self.stopped || self.web_seeds.is_empty() {
+        if self.finished || self.stopped || self.web_seeds.iter().all(|w| w.retired) {
             return;
         }
-        let all = Bitfield::full(self.have.len());
+        let web = self.web_seeds.iter().filter(|w| !w.retired).count() as u32;
+        let starving = self.peers.values().all(|p| p.download_rate == 0);
+        let all = if starving {
+            Bitfield::full(self.have.len())
+        } else {
+            let mut only_here = Bitfield::new(self.have.len());
+            let mut any = false;
+            for piece in (0..self.have.len()).map(PieceIndex) {
+                if self.picker.is_wanted(piece) && self.picker.availability(piece) <= web {
+                    only_here.insert(piece);
+                    any = true;
+                }
+            }
+            if !any {
+                return;
+            }
+            only_here
+        };
         for i in 0..self.web_seeds.len() {
             let ws = &self.web_seeds[i];
             if ws.retired
@@ -1303,6 +1326,7 @@ impl Swarm {
             self.dirty.insert(key);
         }
         self.next_tick = now + self.config.tick;
+        self.fill_web_seeds(now);
         if let (Some(at), Some(interval)) = (self.next_pex, self.config.pex_interval)
             && now >= at
         {
