@@ -208,6 +208,12 @@ impl Node {
         if options.origin {
             config.choker.policy.seed_mode = choker::SeedMode::Origin;
             config.origin_max_copies = Some(3);
+        } else if mode == Mode::Seed {
+            // A plain seed serves every interested peer at once and lets TCP share its uplink
+            // (libtorrent's unlimited unchoke slots). With a few slots, peers that ask and never
+            // read would hold them for rounds while real downloaders wait; this way such a peer
+            // costs only its bounded buffers.
+            config.choker.policy.slots = choker::Slots::Fixed(usize::MAX);
         }
         if storage.metainfo().is_private() {
             // BEP 27: peers only from the trackers.

@@ -23,9 +23,9 @@ use tokio::sync::mpsc;
 use crate::rate::RateLimiter;
 
 /// Bytes the engine may queue to one connection before it waits for the writer.
-pub const HIGH_WATER: usize = 1 << 20;
+pub const HIGH_WATER: usize = 256 << 10;
 /// The writer wakes the engine when its queue falls below this.
-pub const LOW_WATER: usize = 256 << 10;
+pub const LOW_WATER: usize = 64 << 10;
 /// How long a peer may take to send its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 

@@ -25,7 +25,7 @@ use crate::output::{failure, io_failure};
                   An interrupted download resumes where it stopped: verified pieces are \
                   kept, and only what the saved state does not vouch for is checked again.",
     after_long_help = "With --json, prints one JSON object per line:\n  \
-                       {\"event\": \"started\", \"name\", \"pieces\", \"size\", \"have\", \"listen\"}\n  \
+                       {\"event\": \"started\", \"name\", \"pieces\", \"size\", \"have\", \"listen\", \"pid\"}\n  \
                        {\"event\": \"progress\", \"have\", \"pieces\", \"downloaded\", \"uploaded\", \"peers\", \"rate\"}\n  \
                        {\"event\": \"complete\", \"seconds\", \"downloaded\", \"uploaded\"}\n  \
                        {\"event\": \"warning\", \"message\"}\n\
@@ -212,6 +212,7 @@ async fn run(
     out.event(json!({
         "event": "started", "name": name, "pieces": pieces, "size": size,
         "have": start_have, "listen": node.local_addr().to_string(),
+        "pid": std::process::id(),
     }));
     if !json {
         eprintln!(

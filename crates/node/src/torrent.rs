@@ -32,7 +32,7 @@ use crate::disk::{Disk, DiskError, DiskPool, Done, Job};
 use crate::webseed::{FetchError, WebSeed};
 
 /// Bytes of queued disk writes beyond which the actor stops reading from peers.
-pub const DISK_BACKLOG: usize = 16 << 20;
+pub const DISK_BACKLOG: usize = 8 << 20;
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -180,7 +180,9 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
         finished: swarm.is_finished(),
         ..Status::default()
     });
-    let (conn_tx, conn_rx) = mpsc::channel(256);
+    // Frames waiting for the actor, from all connections: each batch holds up to a read
+    // buffer (about 128 KiB), so this bounds their memory to a few MiB.
+    let (conn_tx, conn_rx) = mpsc::channel(32);
     let (internal_tx, internal_rx) = mpsc::unbounded_channel();
     let actor = Actor {
         swarm,
