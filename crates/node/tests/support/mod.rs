@@ -266,3 +266,178 @@ pub(crate) fn libtorrent_peer() -> Command {
     cmd.arg(script);
     cmd
 }
+
+/// Starts `peercdn tracker` serving both HTTP and UDP on 127.0.0.1; returns it and its HTTP and
+/// UDP announce URLs.
+pub(crate) fn start_tracker_with_udp() -> (Proc, String, String) {
+    let mut p = Proc::spawn(
+        "peercdn tracker",
+        peercdn().args(["tracker", "--http", "127.0.0.1:0", "--udp", "127.0.0.1:0"]),
+    );
+    let mut http = None;
+    let mut udp = None;
+    while http.is_none() || udp.is_none() {
+        let line = p.wait_line(Duration::from_secs(20), true, |l| {
+            l.starts_with("HTTP tracker: ") || l.starts_with("UDP tracker: ")
+        });
+        if let Some(url) = line.strip_prefix("HTTP tracker: ") {
+            http = Some(url.to_string());
+        } else if let Some(url) = line.strip_prefix("UDP tracker: ") {
+            udp = Some(url.to_string());
+        }
+    }
+    (p, http.expect("loop ended"), udp.expect("loop ended"))
+}
+
+/// The conformance suite's folder (its `package.json` and `node_modules`, its `external/`).
+fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance")
+}
+
+/// Whether `node` runs and can import each of `packages` from conformance/node_modules (installed
+/// by `npm ci --ignore-scripts` there; scripts/test does it).
+pub(crate) fn have_node_packages(packages: &[&str]) -> bool {
+    let imports: String = packages
+        .iter()
+        .map(|p| format!("await import({p:?});"))
+        .collect();
+    let ok = Command::new("node")
+        .args(["--input-type=module", "-e", &imports])
+        .current_dir(conformance_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            !external_required(),
+            "node with {packages:?} is required (PEERCDN_REQUIRE_EXTERNAL=1) but cannot import them \
+             (run `npm ci --ignore-scripts` in conformance/)"
+        );
+        eprintln!("skipped: node or {packages:?} (conformance/node_modules) is not installed");
+    }
+    ok
+}
+
+/// A Node script of the conformance suite's `external/` folder.
+pub(crate) fn node_script(name: &str) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.arg(conformance_dir().join("external").join(name));
+    cmd
+}
+
+/// The WebTorrent peer script (`external/webtorrent_peer.mjs`).
+pub(crate) fn webtorrent_peer() -> Command {
+    node_script("webtorrent_peer.mjs")
+}
+
+/// Starts bittorrent-tracker's server (`external/bittorrent_tracker.mjs`) on 127.0.0.1, with UDP
+/// if `udp`; returns it, its HTTP announce URL and, with `udp`, its UDP one.
+pub(crate) fn start_bittorrent_tracker(udp: bool) -> (Proc, String, Option<String>) {
+    let mut cmd = node_script("bittorrent_tracker.mjs");
+    if udp {
+        cmd.arg("--udp");
+    }
+    let mut p = Proc::spawn("bittorrent-tracker", &mut cmd);
+    let ready = p.wait_event(Duration::from_secs(30), "listening");
+    let http = ready["http"].as_str().expect("an HTTP URL").to_string();
+    let udp = ready["udp"].as_str().map(str::to_string);
+    (p, http, udp)
+}
+
+/// The v1 info hash of `torrent` in hex, as `peercdn inspect --json` prints it.
+pub(crate) fn info_hash_hex(torrent: &Path) -> String {
+    let out = peercdn()
+        .arg("inspect")
+        .arg(torrent)
+        .arg("--json")
+        .output()
+        .expect("peercdn inspect runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect prints JSON");
+    v["info_hash_v1"]
+        .as_str()
+        .expect("a v1 torrent")
+        .to_string()
+}
+
+/// Scrapes an HTTP tracker (the `/announce` URL's `/scrape` sibling, BEP 48) until it counts at
+/// least `seeds` seeds of `info_hash` (hex): so a leecher is started only once the seed it
+/// should find has announced, whichever client or tracker protocol the seed used.
+pub(crate) fn wait_for_seeds(announce: &str, info_hash: &str, seeds: u64, timeout: Duration) {
+    let deadline = now() + timeout;
+    loop {
+        let last = match scrape_complete(announce, info_hash) {
+            Ok(n) if n >= seeds => return,
+            Ok(n) => format!("{n} seed(s)"),
+            Err(e) => e,
+        };
+        assert!(
+            now() < deadline,
+            "{announce}: fewer than {seeds} seed(s) of {info_hash} within {timeout:?} ({last})"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One HTTP scrape; the `complete` count of the only file in the reply.
+fn scrape_complete(announce: &str, info_hash: &str) -> Result<u64, String> {
+    use std::io::{Read, Write};
+    let rest = announce
+        .strip_prefix("http://")
+        .ok_or("not an http:// URL")?;
+    let (host, path) = rest.split_once('/').ok_or("no path")?;
+    let path = path
+        .strip_suffix("announce")
+        .ok_or("not an /announce URL")?;
+    let escaped: String = (0..info_hash.len())
+        .step_by(2)
+        .map(|i| format!("%{}", &info_hash[i..i + 2]))
+        .collect();
+    let mut stream = std::net::TcpStream::connect(host).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
+    write!(
+        stream,
+        "GET /{path}scrape?info_hash={escaped} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| e.to_string())?;
+    // Read the head, then exactly Content-Length bytes (the server may keep the connection).
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    let body_at = loop {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed in the head".into());
+        }
+        reply.extend_from_slice(&buf[..n]);
+        if let Some(i) = reply.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&reply[..body_at]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or("no Content-Length")?;
+    while reply.len() < body_at + len {
+        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            return Err("connection closed in the body".into());
+        }
+        reply.extend_from_slice(&buf[..n]);
+    }
+    let body = &reply[body_at..body_at + len];
+    // BEP 48: d5:filesd20:<hash>d8:completei<N>e...eee; with no such torrent, no `complete`.
+    let key = b"8:completei";
+    let Some(at) = body.windows(key.len()).position(|w| w == key) else {
+        return Ok(0);
+    };
+    let digits: String = body[at + key.len()..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit())
+        .map(|&b| char::from(b))
+        .collect();
+    digits.parse().map_err(|_| "a malformed scrape".to_string())
+}
