@@ -223,6 +223,9 @@ impl Node {
         config.session.extended.listen_port = Some(self.local_addr.port());
         // Peers that came by a magnet link fetch the info dictionary from us (BEP 9).
         config.metadata = Some(Bytes::copy_from_slice(storage.metainfo().info_bytes()));
+        // BEP 9: the extended handshake says how large it is.
+        config.session.extended.metadata_size =
+            u32::try_from(storage.metainfo().info_bytes().len()).ok();
         let port = options.announce_port.unwrap_or(self.local_addr.port());
         let trackers = Trackers::new(
             tiers,

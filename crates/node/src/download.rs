@@ -34,9 +34,9 @@ use crate::output::{failure, io_failure};
                        peercdn download site.torrent --peer 127.0.0.1:6881 --seed"
 )]
 pub(crate) struct DownloadArgs {
-    /// The .torrent file
-    #[arg(value_name = "FILE.torrent")]
-    torrent: PathBuf,
+    /// The .torrent file, or a magnet link (its metadata is fetched from peers first)
+    #[arg(value_name = "FILE.torrent|MAGNET")]
+    torrent: String,
 
     /// The folder to download into
     #[arg(short, long, value_name = "DIR", default_value = ".")]
@@ -86,7 +86,7 @@ pub(crate) struct SeedArgs {
 }
 
 /// Network options shared by `download` and `seed`.
-#[derive(Debug, clap::Args)]
+#[derive(Clone, Debug, clap::Args)]
 struct NetArgs {
     /// Where to accept peers (port 0: any free port)
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:6881")]
@@ -109,6 +109,9 @@ struct NetArgs {
     download_rate: Option<u64>,
 }
 
+/// How long `peercdn download MAGNET` looks for the torrent's metadata.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(120);
+
 fn read_torrent(path: &Path) -> anyhow::Result<Metainfo> {
     let bytes = std::fs::read(path).map_err(|e| io_failure("cannot read", path, &e))?;
     Metainfo::from_bytes(&bytes).map_err(|e| failure(e.code(), format!("{}: {e}", path.display())))
@@ -122,16 +125,36 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .map_err(|e| failure("io_error", format!("cannot start the runtime: {e}")))
 }
 
+/// What to download: a torrent file's contents, or a magnet link whose metadata is fetched
+/// from peers once the node is listening.
+enum Source {
+    Torrent(Box<Metainfo>),
+    Magnet(torrent_format::Magnet),
+}
+
 /// Runs `peercdn download`.
 pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<ExitCode> {
-    let meta = read_torrent(&args.torrent)?;
+    let mut net = args.net.clone();
+    let source = if args.torrent.starts_with("magnet:") {
+        let magnet = torrent_format::Magnet::parse(&args.torrent)
+            .map_err(|e| failure("bad_magnet", e.to_string()))?;
+        // The link's own peers take part in the download too.
+        net.peers
+            .extend(magnet.peers.iter().filter_map(|p| match p {
+                torrent_format::magnet::PeerAddr::Ip(addr) => Some(*addr),
+                torrent_format::magnet::PeerAddr::Host { .. } => None,
+            }));
+        Source::Magnet(magnet)
+    } else {
+        Source::Torrent(Box::new(read_torrent(Path::new(&args.torrent))?))
+    };
     std::fs::create_dir_all(&args.output)
         .map_err(|e| io_failure("cannot create", &args.output, &e))?;
     runtime()?.block_on(run(
-        meta,
+        source,
         &args.output,
         Mode::Download,
-        &args.net,
+        &net,
         args.json,
         args.seed,
         AddOptions::default(),
@@ -147,7 +170,7 @@ pub(crate) fn seed(args: &SeedArgs) -> anyhow::Result<ExitCode> {
         ..AddOptions::default()
     };
     runtime()?.block_on(run(
-        meta,
+        Source::Torrent(Box::new(meta)),
         &dir,
         Mode::Seed,
         &args.net,
@@ -158,7 +181,7 @@ pub(crate) fn seed(args: &SeedArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn run(
-    meta: Metainfo,
+    source: Source,
     dir: &Path,
     mode: Mode,
     net: &NetArgs,
@@ -180,6 +203,23 @@ async fn run(
             ),
         )
     })?;
+    let meta = match source {
+        Source::Torrent(meta) => *meta,
+        Source::Magnet(magnet) => {
+            if !json {
+                eprintln!("fetching the torrent's metadata from peers");
+            }
+            peercdn::magnet::fetch_metadata(
+                &magnet,
+                node.peer_id(),
+                node.local_addr().port(),
+                &net.peers,
+                METADATA_TIMEOUT,
+            )
+            .await
+            .map_err(|e| failure("metadata_error", e.to_string()))?
+        }
+    };
     let name = meta.name().to_string();
     let size = meta.total_size();
     let pieces = meta.num_pieces();

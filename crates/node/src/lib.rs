@@ -7,6 +7,7 @@ pub mod conn;
 pub mod disk;
 pub mod http;
 pub mod listen;
+pub mod magnet;
 pub mod rate;
 pub mod storage;
 pub mod torrent;

@@ -80,3 +80,51 @@ fn libtorrent_downloads_from_a_peercdn_seed_through_our_tracker() {
         "libtorrent's copy is byte-exact"
     );
 }
+
+#[test]
+fn peercdn_downloads_a_magnet_link_from_a_libtorrent_seed() {
+    if !have_libtorrent() {
+        return;
+    }
+    let dir = TempDir::new("magnet-from-libtorrent");
+    let (_tracker, url) = start_tracker();
+    let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "256K", &[&url]);
+    let mut seed = Proc::spawn(
+        "libtorrent seed",
+        libtorrent_peer()
+            .arg("--save")
+            .arg(dir.path().join("seed"))
+            .arg("--torrent")
+            .arg(&torrent)
+            .arg("--seed"),
+    );
+    seed.wait_event(Duration::from_secs(60), "ready");
+    support::wait_for_seeds(
+        &url,
+        &support::info_hash_hex(&torrent),
+        1,
+        Duration::from_secs(60),
+    );
+    // Nothing but the info-hash and the tracker: the metadata comes from libtorrent (BEP 9).
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&tr={}",
+        support::info_hash_hex(&torrent),
+        url.replace(':', "%3A").replace('/', "%2F")
+    );
+    let out = dir.path().join("out");
+    let mut leech = Proc::spawn(
+        "peercdn download (magnet)",
+        peercdn()
+            .arg("download")
+            .arg(&magnet)
+            .arg("-o")
+            .arg(&out)
+            .args(["--listen", "127.0.0.1:0", "--json"]),
+    );
+    leech.wait_event(Duration::from_secs(120), "complete");
+    assert_eq!(leech.wait_exit(Duration::from_secs(30)), Some(0));
+    assert!(
+        std::fs::read(out.join("movie.bin")).expect("downloaded") == content(SIZE, 7),
+        "the download from a magnet link is byte-exact"
+    );
+}

@@ -135,7 +135,30 @@ impl Config {
             max_metadata_size: 30 << 20,
         }
     }
+
+    /// Settings for [`Session::without_geometry`]: fetching the info dictionary of a magnet
+    /// link. The extended handshake announces ut_metadata alone (no `reqq`: we serve no
+    /// blocks); the geometry is a placeholder of no pieces, which that session never reads.
+    pub fn for_metadata(local: Handshake) -> Self {
+        let mut config = Self::new(
+            local,
+            Geometry {
+                num_pieces: 0,
+                piece_length: 0,
+                last_piece_length: 0,
+            },
+        );
+        config.extended = ExtendedHandshake {
+            extensions: vec![(extended::name::UT_METADATA.into(), EXT_METADATA)],
+            client: config.extended.client.take(),
+            ..ExtendedHandshake::default()
+        };
+        config
+    }
 }
+
+#[cfg(doc)]
+use super::Session;
 
 /// Our ids for the extensions we announce (the peer sends them to us under these).
 pub const EXT_METADATA: u8 = 1;

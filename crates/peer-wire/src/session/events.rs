@@ -87,6 +87,9 @@ pub enum UsageError {
     /// The peer did not negotiate what the command needs.
     #[error("peer does not support this")]
     Unsupported,
+    /// The session was made by [`Session::without_geometry`]: it knows no pieces.
+    #[error("the torrent's pieces are not known yet")]
+    NoGeometry,
 }
 
 /// Why a session ended.

@@ -23,6 +23,18 @@
 //!   request depth;
 //! - every entry of `peer_requests` is a block inside the torrent the peer asked for while we
 //!   were allowed to serve it, and there are never more than [`Config::max_peer_requests`].
+//!
+//! # Before the info dictionary is known
+//!
+//! A magnet link names a swarm but not its size: [`Session::without_geometry`] makes a session
+//! that can fetch the info dictionary over ut_metadata (BEP 9) without knowing how many pieces
+//! there are. It has nothing and announces nothing (have none with the fast extension), never
+//! requests, queues or serves a block, and so has no use for the peer's pieces: the bitfield,
+//! have all and have none are read (already bounded by [`Limits`](crate::Limits)) and dropped,
+//! and the indices of have, suggest, allowed fast and lt_donthave are not range-checked and
+//! dropped. Every other check is the same, the bitfield window included; a block still has to
+//! be one we requested (so any block closes the session). `config.geometry` is not read: the
+//! piece-count checks of a normal session are untouched.
 
 mod config;
 mod events;
@@ -84,6 +96,8 @@ pub struct Session {
 
     downloaded: u64,
     uploaded: u64,
+    /// `false` for [`Session::without_geometry`]: `config.geometry` means nothing.
+    geometry_known: bool,
 }
 
 /// What a session sends, before encoding ([`Session::poll_outgoing`]).
@@ -141,9 +155,20 @@ impl Session {
             opened_at: now,
             downloaded: 0,
             uploaded: 0,
+            geometry_known: true,
             config,
         };
         s.push_outbox(Outgoing::Handshake(s.config.local));
+        s
+    }
+
+    /// A session for a swarm whose info dictionary we do not have yet (a magnet link): it
+    /// fetches the dictionary over ut_metadata ([`Session::send_metadata`], BEP 9) and cannot
+    /// take part in the piece exchange. `config.geometry` is ignored;
+    /// [`Config::for_metadata`] gives a suitable config. See the module docs for what differs.
+    pub fn without_geometry(config: Config, now: Instant) -> Self {
+        let mut s = Self::new(config, LocalPieces::None, now);
+        s.geometry_known = false;
         s
     }
 
@@ -159,7 +184,13 @@ impl Session {
         self.peer.as_ref().and_then(|p| p.extended.as_ref())
     }
 
-    /// What the peer has, once known.
+    /// Whether the session knows the torrent's piece sizes (not one made by
+    /// [`Session::without_geometry`]).
+    pub fn has_geometry(&self) -> bool {
+        self.geometry_known
+    }
+
+    /// What the peer has, once known (never, without a geometry).
     pub fn peer_pieces(&self) -> Option<&Bitfield> {
         self.peer.as_ref().and_then(|p| p.pieces.as_ref())
     }
@@ -356,6 +387,7 @@ impl Session {
     /// then).
     pub fn have(&mut self, piece: PieceIndex) -> Result<(), UsageError> {
         self.check_not_closed()?;
+        self.check_geometry()?;
         if piece.0 >= self.config.geometry.num_pieces {
             return Err(UsageError::OutOfRange);
         }
@@ -377,6 +409,7 @@ impl Session {
     /// Asks for a block.
     pub fn request(&mut self, block: BlockRef) -> Result<(), UsageError> {
         self.check_open()?;
+        self.check_geometry()?;
         if !self.config.geometry.contains(&block) {
             return Err(UsageError::OutOfRange);
         }
@@ -449,6 +482,7 @@ impl Session {
         if !self.fast() {
             return Err(UsageError::Unsupported);
         }
+        self.check_geometry()?;
         if piece.0 >= self.config.geometry.num_pieces {
             return Err(UsageError::OutOfRange);
         }
@@ -630,7 +664,10 @@ impl Session {
             }
             _ => {}
         }
-        if fast && let Some(ip) = self.config.peer_ip {
+        if fast
+            && self.geometry_known
+            && let Some(ip) = self.config.peer_ip
+        {
             let set = crate::fast::allowed_fast_set(
                 ip,
                 &self.config.local.info_hash,
@@ -648,10 +685,12 @@ impl Session {
     fn on_message(&mut self, now: Instant, m: Message) -> Result<(), CloseReason> {
         use ProtocolViolation as V;
         let geometry = self.config.geometry;
+        let known = self.geometry_known;
         let fast = self.fast();
         let violation = |v| Err(CloseReason::Violation(v));
+        // Without a geometry there is no range to check, and nothing uses the index.
         let check_piece = |p: PieceIndex| {
-            if p.0 < geometry.num_pieces {
+            if !known || p.0 < geometry.num_pieces {
                 Ok(p)
             } else {
                 Err(CloseReason::Violation(V::PieceOutOfRange(p.0)))
@@ -676,6 +715,10 @@ impl Session {
                 return violation(V::BitfieldNotFirst);
             }
             peer.past_first = true;
+            if !known {
+                // Nothing to check it against and nothing to use it for.
+                return Ok(());
+            }
             let pieces = match &m {
                 Message::Bitfield(bytes) => Bitfield::from_wire(bytes, geometry.num_pieces)
                     .map_err(|e| match e {
@@ -694,9 +737,11 @@ impl Session {
         if !opens_window && !peer.past_first {
             // No bitfield (BEP 3 lets a peer with nothing skip it): the peer has nothing yet.
             peer.past_first = true;
-            let nothing = Bitfield::new(geometry.num_pieces);
-            peer.pieces = Some(nothing.clone());
-            self.events.push_back(Event::PeerPieces(nothing));
+            if known {
+                let nothing = Bitfield::new(geometry.num_pieces);
+                peer.pieces = Some(nothing.clone());
+                self.events.push_back(Event::PeerPieces(nothing));
+            }
         }
         match m {
             Message::KeepAlive => {}
@@ -778,7 +823,9 @@ impl Session {
             Message::Port(port) => self.events.push_back(Event::Port(port)),
             Message::Suggest(p) => {
                 let p = check_piece(p)?;
-                self.events.push_back(Event::Suggest(p));
+                if known {
+                    self.events.push_back(Event::Suggest(p));
+                }
             }
             Message::Reject(block) => {
                 // A reject for something we no longer wait for is harmless (it crossed a
@@ -790,7 +837,7 @@ impl Session {
             }
             Message::AllowedFast(p) => {
                 let p = check_piece(p)?;
-                if !self.allowed_fast_in.contains(&p) && self.allowed_fast_in.len() < 256 {
+                if known && !self.allowed_fast_in.contains(&p) && self.allowed_fast_in.len() < 256 {
                     self.allowed_fast_in.push(p);
                     self.events.push_back(Event::AllowedFast(p));
                 }
@@ -808,13 +855,20 @@ impl Session {
     }
 
     fn on_request(&mut self, block: BlockRef) -> Result<(), CloseReason> {
-        if !self.config.geometry.contains(&block) || block.len > self.config.max_request_len {
+        let inside = if self.geometry_known {
+            self.config.geometry.contains(&block)
+        } else {
+            block.len > 0
+        };
+        if !inside || block.len > self.config.max_request_len {
             return Err(CloseReason::Violation(ProtocolViolation::InvalidRequest(
                 block,
             )));
         }
         let fast = self.fast();
-        let allowed = !self.am_choking || (fast && self.allowed_fast_out.contains(&block.piece));
+        // Without a geometry we have nothing: every request is declined.
+        let allowed = self.geometry_known
+            && (!self.am_choking || (fast && self.allowed_fast_out.contains(&block.piece)));
         if !allowed {
             // BEP 6: "reject requests when choking"; BEP 3 peers just ignore them.
             if fast {
@@ -873,7 +927,7 @@ impl Session {
             }
             EXT_DONTHAVE if self.announced(extended::name::LT_DONTHAVE) => {
                 let piece = extended::decode_dont_have(&payload).map_err(malformed)?;
-                if piece.0 >= self.config.geometry.num_pieces {
+                if self.geometry_known && piece.0 >= self.config.geometry.num_pieces {
                     return Err(CloseReason::Violation(ProtocolViolation::PieceOutOfRange(
                         piece.0,
                     )));
@@ -954,6 +1008,14 @@ impl Session {
             State::Open => Ok(()),
             State::AwaitingHandshake => Err(UsageError::NotOpen),
             State::Closed => Err(UsageError::Closed),
+        }
+    }
+
+    fn check_geometry(&self) -> Result<(), UsageError> {
+        if self.geometry_known {
+            Ok(())
+        } else {
+            Err(UsageError::NoGeometry)
         }
     }
 

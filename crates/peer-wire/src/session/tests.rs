@@ -737,3 +737,177 @@ fn a_block_goes_out_as_header_then_its_own_chunk() {
     );
     assert_eq!(p.a.poll_transmit(p.now), None);
 }
+
+/// A session without a geometry facing a hand-driven peer that has sent its handshake; returns
+/// it with what it sent and reported so far.
+fn magnet_facing_raw_peer(reserved: Reserved) -> (Session, Instant, BytesMut, Vec<Event>) {
+    let now = origin();
+    let local = Handshake {
+        reserved: Reserved::ours(),
+        info_hash: HASH,
+        peer_id: PeerId([1; 20]),
+    };
+    let mut config = Config::for_metadata(local);
+    config.peer_ip = Some([10, 0, 0, 2].into());
+    let mut s = Session::without_geometry(config, now);
+    let mut bytes = BytesMut::new();
+    Handshake {
+        reserved,
+        info_hash: HASH,
+        peer_id: PeerId([2; 20]),
+    }
+    .encode(&mut bytes);
+    s.handle_bytes(now, &mut bytes);
+    let sent = drain(&mut s, now);
+    let seen = events(&mut s);
+    (s, now, sent, seen)
+}
+
+#[test]
+fn without_geometry_any_bitfield_and_piece_index_is_taken_and_dropped() {
+    for reserved in [Reserved::ours(), Reserved::default()] {
+        let (mut s, now, _, _) = magnet_facing_raw_peer(reserved);
+        assert!(!s.has_geometry());
+        // 1001 bytes with every bit set: no torrent to compare it with.
+        let bitfield = Message::Bitfield(Bytes::from(vec![0xff; 1001]));
+        let seen = feed(
+            &mut s,
+            now,
+            &[
+                bitfield,
+                Message::Have(PieceIndex(u32::MAX)),
+                Message::Unchoke,
+            ],
+        );
+        assert_eq!(seen, [Event::Unchoked]);
+        assert!(s.is_open());
+        assert_eq!(s.peer_pieces(), None);
+        // The bitfield window still holds.
+        let seen = feed(&mut s, now, &[Message::Bitfield(Bytes::from_static(&[0]))]);
+        assert_eq!(
+            closed_by(&seen),
+            Some(CloseReason::Violation(ProtocolViolation::BitfieldNotFirst))
+        );
+    }
+    let (mut s, now, _, _) = magnet_facing_raw_peer(Reserved::ours());
+    let seen = feed(
+        &mut s,
+        now,
+        &[
+            Message::HaveAll,
+            Message::Suggest(PieceIndex(70_000)),
+            Message::AllowedFast(PieceIndex(80_000)),
+        ],
+    );
+    assert!(seen.is_empty(), "{seen:?}");
+    assert!(s.allowed_fast().is_empty());
+    assert!(s.is_open());
+}
+
+#[test]
+fn without_geometry_nothing_is_announced_requested_or_served() {
+    let (mut s, now, sent, seen) = magnet_facing_raw_peer(Reserved::ours());
+    assert!(matches!(seen[..], [Event::Handshake { .. }]));
+    // Our extended handshake (ut_metadata only), then have none; no allowed fast.
+    let mut sent = sent;
+    let _ours = sent.split_to(crate::handshake::HANDSHAKE_LEN);
+    let mut out = Vec::new();
+    while let Ok(Status::Complete(m)) = Message::decode(&mut sent, &Limits::default()) {
+        out.push(m);
+    }
+    assert_eq!(out.len(), 2, "{out:?}");
+    let Message::Extended { id: 0, payload } = &out[0] else {
+        panic!("extended handshake first: {out:?}");
+    };
+    let ours = ExtendedHandshake::decode(payload).unwrap();
+    assert_eq!(ours.extensions, [("ut_metadata".to_owned(), EXT_METADATA)]);
+    assert_eq!(out[1], Message::HaveNone);
+    assert_eq!(s.request(block(0, 0, 16384)), Err(UsageError::NoGeometry));
+    assert_eq!(s.have(PieceIndex(0)), Err(UsageError::NoGeometry));
+    assert_eq!(s.suggest(PieceIndex(0)), Err(UsageError::NoGeometry));
+    // Unchoking changes nothing: a request is still declined (BEP 6 reject).
+    s.unchoke().unwrap();
+    let _ = drain(&mut s, now);
+    let wanted = block(123_456, 0, 16384);
+    let seen = feed(&mut s, now, &[Message::Request(wanted)]);
+    assert!(seen.is_empty(), "{seen:?}");
+    assert_eq!(s.peer_requests().len(), 0);
+    let mut sent = drain(&mut s, now);
+    assert_eq!(
+        Message::decode(&mut sent, &Limits::default()),
+        Ok(Status::Complete(Message::Reject(wanted)))
+    );
+    // An oversized request is still a violation, and so is any block.
+    let seen = feed(&mut s, now, &[Message::Request(block(0, 0, 1 << 20))]);
+    assert!(matches!(
+        closed_by(&seen),
+        Some(CloseReason::Violation(ProtocolViolation::InvalidRequest(_)))
+    ));
+    let (mut s, now, _, _) = magnet_facing_raw_peer(Reserved::ours());
+    let seen = feed(
+        &mut s,
+        now,
+        &[Message::Piece {
+            piece: PieceIndex(0),
+            offset: 0,
+            data: Bytes::from_static(b"x"),
+        }],
+    );
+    assert!(matches!(
+        closed_by(&seen),
+        Some(CloseReason::Violation(ProtocolViolation::UnrequestedBlock(
+            _
+        )))
+    ));
+}
+
+#[test]
+fn without_geometry_fetches_the_info_dictionary_from_a_normal_session() {
+    use crate::extended::Metadata;
+    let now = origin();
+    let mut seed_config = config(1, Reserved::ours());
+    seed_config.extended.metadata_size = Some(20_000);
+    let mut seed = Session::new(seed_config, LocalPieces::All, now);
+    let mut magnet = Session::without_geometry(
+        Config::for_metadata(Handshake {
+            reserved: Reserved::ours(),
+            info_hash: HASH,
+            peer_id: PeerId([2; 20]),
+        }),
+        now,
+    );
+    let step = |a: &mut Session, b: &mut Session| loop {
+        let mut to_b = drain(a, now);
+        let mut to_a = drain(b, now);
+        if to_a.is_empty() && to_b.is_empty() {
+            return;
+        }
+        b.handle_bytes(now, &mut to_b);
+        a.handle_bytes(now, &mut to_a);
+    };
+    step(&mut seed, &mut magnet);
+    assert!(magnet.is_open() && seed.is_open());
+    assert_eq!(
+        magnet.peer_extended().and_then(|e| e.metadata_size),
+        Some(20_000)
+    );
+    let seen = events(&mut seed);
+    assert!(
+        seen.contains(&Event::PeerPieces(Bitfield::new(10))),
+        "{seen:?}"
+    );
+    let _ = events(&mut magnet);
+    magnet
+        .send_metadata(&Metadata::Request { piece: 1 })
+        .unwrap();
+    step(&mut seed, &mut magnet);
+    assert!(events(&mut seed).contains(&Event::Metadata(Metadata::Request { piece: 1 })));
+    let data = Metadata::Data {
+        piece: 1,
+        total_size: 20_000,
+        data: Bytes::from(vec![7; 20_000 - 16_384]),
+    };
+    seed.send_metadata(&data).unwrap();
+    step(&mut seed, &mut magnet);
+    assert_eq!(events(&mut magnet), [Event::Metadata(data)]);
+}

@@ -1,0 +1,571 @@
+//! Magnet links: the info dictionary fetched from peers (BEP 9, ut_metadata), checked against
+//! the info-hash, and turned into a [`Metainfo`] that [`crate::client::Node::add`] takes.
+//!
+//! [`fetch_metadata`] finds peers through the link's trackers (`tr`, one tier each, as
+//! libtorrent reads them), its `x.pe` peers and any the caller adds, connects to them over TCP,
+//! and drives the sans-IO [`MetadataFetch`] with one [`Session::without_geometry`] per
+//! connection. Each connection is a small task of its own (the traffic is a few messages of
+//! 16 KiB); the fetch runs on the caller's task.
+//!
+//! ```text
+//!   trackers ──announce (started)──┐
+//!   x.pe, extra peers ─────────────┼─▶ candidates ──connect──▶ connection tasks (Session)
+//!                                  │        ▲                    │ extended handshake,
+//!                                  │        └── more peers ──────┤ ut_metadata messages
+//!   MetadataFetch ◀──────────────────────────────────────────────┘
+//!        └─ requests ──▶ connection tasks ──▶ Done ──▶ .torrent bytes ──▶ Metainfo
+//! ```
+//!
+//! The [`Metainfo`] is built from the exact bytes the peers sent (so its info-hash is the
+//! link's) and carries the link's trackers as its announce list and its web seeds (`ws`) as
+//! `url-list`. We do not listen here: `listen_port` is only what the trackers are told (the
+//! port of the [`crate::client::Node`] that downloads next).
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use peer_wire::extended::{ExtendedHandshake, Metadata};
+use peer_wire::{Config, Event as WireEvent, Handshake, InfoHash, PeerId, Reserved, Session};
+use swarm::PeerKey;
+use swarm::metadata::{self, Failure, MetadataFetch};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use torrent_format::bencode::encode_bytes;
+use torrent_format::magnet::PeerAddr;
+use torrent_format::{Magnet, Metainfo, MetainfoError};
+
+use crate::torrent::{Announce, AnnounceReply, AnnounceRequest, CONNECT_TIMEOUT};
+use crate::trackers::Trackers;
+
+/// Settings of [`fetch_metadata_with`].
+#[derive(Clone, Debug)]
+pub struct FetchOptions {
+    /// Our peer id (the node's).
+    pub peer_id: [u8; 20],
+    /// The port the trackers are told.
+    pub listen_port: u16,
+    /// Peers to try besides the link's own.
+    pub extra_peers: Vec<SocketAddr>,
+    /// Give up after this long.
+    pub timeout: Duration,
+    /// Largest info dictionary accepted (libtorrent: 30 MiB).
+    pub max_size: u32,
+    /// Most connections at once.
+    pub max_connections: usize,
+}
+
+impl FetchOptions {
+    /// Defaults: 30 MiB at most, 30 connections.
+    pub fn new(peer_id: [u8; 20], listen_port: u16, timeout: Duration) -> Self {
+        Self {
+            peer_id,
+            listen_port,
+            extra_peers: Vec::new(),
+            timeout,
+            max_size: metadata::Config::default().max_size,
+            max_connections: 30,
+        }
+    }
+}
+
+/// Why a magnet link's metadata could not be had.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MagnetError {
+    /// No peer offered the metadata: the link names none and has no tracker we can use, the
+    /// trackers knew none, or none of the peers answered with ut_metadata.
+    #[error("no peer offered the torrent's metadata")]
+    NoPeers,
+    /// Every tracker of the link failed and no other peer was known.
+    #[error("no tracker could be reached: {0}")]
+    NoTrackerReachable(String),
+    /// The time ran out with peers but without the whole dictionary.
+    #[error("timed out fetching the metadata ({received} of {total} pieces)")]
+    TimedOut {
+        /// Pieces received.
+        received: u32,
+        /// Pieces in the dictionary (0: its size was not known yet).
+        total: u32,
+    },
+    /// The peers announced a dictionary over the limit.
+    #[error("the metadata is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// Size announced.
+        size: u32,
+        /// The limit.
+        limit: u32,
+    },
+    /// Every peer that had it left before the dictionary was complete.
+    #[error("the peers left before the metadata was complete ({received} of {total} pieces)")]
+    PeersLeft {
+        /// Pieces received.
+        received: u32,
+        /// Pieces in the dictionary.
+        total: u32,
+    },
+    /// Dictionaries assembled from the peers kept failing the info-hash check.
+    #[error("{attempts} copies of the metadata from peers did not match the info-hash")]
+    BadMetadata {
+        /// How many.
+        attempts: u32,
+    },
+    /// The dictionary matches the info-hash but is not a torrent we can use.
+    #[error("the metadata matches the info-hash but is not a usable torrent: {0}")]
+    Invalid(#[from] MetainfoError),
+}
+
+/// Fetches the info dictionary of `magnet` from its peers and returns it as a [`Metainfo`]
+/// whose info-hash is the link's, with the link's trackers as its announce list.
+/// `extra_peers` are tried besides the link's `x.pe`; `listen_port` is what the trackers are
+/// told.
+pub async fn fetch_metadata(
+    magnet: &Magnet,
+    peer_id: [u8; 20],
+    listen_port: u16,
+    extra_peers: &[SocketAddr],
+    timeout: Duration,
+) -> Result<Metainfo, MagnetError> {
+    let mut options = FetchOptions::new(peer_id, listen_port, timeout);
+    options.extra_peers = extra_peers.to_vec();
+    fetch_metadata_with(magnet, &options).await
+}
+
+/// [`fetch_metadata`] with every setting.
+pub async fn fetch_metadata_with(
+    magnet: &Magnet,
+    options: &FetchOptions,
+) -> Result<Metainfo, MagnetError> {
+    let config = metadata::Config {
+        max_size: options.max_size,
+        timeout: Some(options.timeout),
+        ..metadata::Config::default()
+    };
+    let fetch = MetadataFetch::new(config, magnet.info_hashes, clock())
+        .map_err(|_| MagnetError::NoPeers)?;
+    let info = Fetcher::new(magnet, options, fetch).run(magnet).await?;
+    build_metainfo(&info, magnet)
+}
+
+/// The `.torrent` for a verified info dictionary: `announce` and `announce-list` from the
+/// link's trackers (each its own tier), `info` exactly as received, `url-list` from its web
+/// seeds. Keys in bencode's sorted order.
+pub fn build_metainfo(info: &[u8], magnet: &Magnet) -> Result<Metainfo, MagnetError> {
+    let mut out = Vec::with_capacity(info.len() + 512);
+    out.push(b'd');
+    if let Some(first) = magnet.trackers.first() {
+        encode_bytes(b"announce", &mut out);
+        encode_bytes(first.as_bytes(), &mut out);
+        encode_bytes(b"announce-list", &mut out);
+        out.push(b'l');
+        for url in &magnet.trackers {
+            out.push(b'l');
+            encode_bytes(url.as_bytes(), &mut out);
+            out.push(b'e');
+        }
+        out.push(b'e');
+    }
+    encode_bytes(b"info", &mut out);
+    out.extend_from_slice(info);
+    if !magnet.web_seeds.is_empty() {
+        encode_bytes(b"url-list", &mut out);
+        out.push(b'l');
+        for url in &magnet.web_seeds {
+            encode_bytes(url.as_bytes(), &mut out);
+        }
+        out.push(b'e');
+    }
+    out.push(b'e');
+    let meta = Metainfo::from_bytes(&out)?;
+    // The bytes hashed are the bytes parsed: the same info-hashes (checked all the same).
+    let (want, got) = (magnet.info_hashes, meta.info_hashes());
+    if want.v1.is_some_and(|h| got.v1 != Some(h)) || want.v2.is_some_and(|h| got.v2 != Some(h)) {
+        return Err(MagnetError::BadMetadata { attempts: 1 });
+    }
+    Ok(meta)
+}
+
+/// What woke the fetch up.
+enum Wake {
+    Conn(Option<FromConn>),
+    Announced(Result<AnnounceReply, String>),
+    Timer,
+}
+
+/// What a connection task tells the fetch.
+#[derive(Debug)]
+enum FromConn {
+    Extended(PeerKey, ExtendedHandshake),
+    Metadata(PeerKey, Metadata),
+    Closed(PeerKey),
+}
+
+/// The fetch's side of one connection.
+#[derive(Debug)]
+struct Conn {
+    to: mpsc::UnboundedSender<Metadata>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Re-announces while the fetch lacks peers: 2 s, doubling to 30 s.
+const ANNOUNCE_BACKOFF: (Duration, Duration) = (Duration::from_secs(2), Duration::from_secs(30));
+/// With no other peer known, this many failed announces in a row end the fetch.
+const MAX_FAILED_ANNOUNCES: u32 = 3;
+
+struct Fetcher {
+    fetch: MetadataFetch,
+    info_hash: [u8; 20],
+    peer_id: [u8; 20],
+    max_size: u32,
+    max_connections: usize,
+    candidates: VecDeque<SocketAddr>,
+    known: HashSet<SocketAddr>,
+    conns: BTreeMap<PeerKey, Conn>,
+    next_key: u32,
+    from_conns: (mpsc::Sender<FromConn>, mpsc::Receiver<FromConn>),
+    trackers: Option<Trackers>,
+    announcing: Option<tokio::task::JoinHandle<Result<AnnounceReply, String>>>,
+    next_announce: Option<Instant>,
+    announce_backoff: Duration,
+    tracker_answered: bool,
+    tracker_error: Option<String>,
+    failed_announces: u32,
+}
+
+impl Fetcher {
+    fn new(magnet: &Magnet, options: &FetchOptions, fetch: MetadataFetch) -> Self {
+        let info_hash = fetch.info_hash();
+        let tiers = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
+        let key = u32::from_le_bytes(crate::client::random_bytes::<4>());
+        let trackers = Trackers::new(tiers, info_hash, options.peer_id, options.listen_port, key);
+        let now = clock();
+        let mut fetcher = Self {
+            fetch,
+            info_hash,
+            peer_id: options.peer_id,
+            max_size: options.max_size,
+            max_connections: options.max_connections.max(1),
+            candidates: VecDeque::new(),
+            known: HashSet::new(),
+            conns: BTreeMap::new(),
+            next_key: 0,
+            from_conns: mpsc::channel(256),
+            next_announce: (!trackers.is_empty()).then_some(now),
+            trackers: (!trackers.is_empty()).then_some(trackers),
+            announcing: None,
+            announce_backoff: ANNOUNCE_BACKOFF.0,
+            tracker_answered: false,
+            tracker_error: None,
+            failed_announces: 0,
+        };
+        for &addr in &options.extra_peers {
+            fetcher.add_candidate(addr);
+        }
+        fetcher
+    }
+
+    async fn run(mut self, magnet: &Magnet) -> Result<bytes::Bytes, MagnetError> {
+        for peer in &magnet.peers {
+            match peer {
+                PeerAddr::Ip(addr) => self.add_candidate(*addr),
+                PeerAddr::Host { host, port } => {
+                    let lookup = tokio::net::lookup_host((host.as_str(), *port));
+                    if let Ok(Ok(addrs)) = tokio::time::timeout(CONNECT_TIMEOUT, lookup).await {
+                        for addr in addrs {
+                            self.add_candidate(addr);
+                        }
+                    }
+                }
+            }
+        }
+        loop {
+            self.fill_connections();
+            if let Some(result) = self.drain() {
+                return result;
+            }
+            if self.conns.is_empty()
+                && self.candidates.is_empty()
+                && self.announcing.is_none()
+                && self.next_announce.is_none()
+            {
+                if self.trackers.is_some() {
+                    // The trackers may know others by now.
+                    self.schedule_announce();
+                } else {
+                    // Nothing left to try.
+                    self.fetch.give_up();
+                    if let Some(result) = self.drain() {
+                        return result;
+                    }
+                }
+            }
+            if self.announcing.is_none()
+                && let Some(at) = self.next_announce
+                && clock() >= at
+            {
+                self.announce();
+            }
+            let wake = [self.fetch.poll_timeout(), self.next_announce]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| clock() + Duration::from_secs(60));
+            let woke = {
+                let from_conns = &mut self.from_conns.1;
+                let announcing = &mut self.announcing;
+                tokio::select! {
+                    message = from_conns.recv() => Wake::Conn(message),
+                    reply = async {
+                        match announcing {
+                            Some(task) => task.await,
+                            None => std::future::pending().await,
+                        }
+                    } => Wake::Announced(reply.unwrap_or_else(|e| Err(e.to_string()))),
+                    () = tokio::time::sleep_until(wake.into()) => Wake::Timer,
+                }
+            };
+            match woke {
+                // We hold a sender: the channel never closes.
+                Wake::Conn(message) => {
+                    if let Some(message) = message {
+                        self.on_conn(message);
+                    }
+                }
+                Wake::Announced(reply) => {
+                    self.announcing = None;
+                    self.on_announce(reply);
+                    if self.failed_announces >= MAX_FAILED_ANNOUNCES
+                        && !self.tracker_answered
+                        && self.known.is_empty()
+                    {
+                        let error = self.tracker_error.take().unwrap_or_default();
+                        return Err(MagnetError::NoTrackerReachable(error));
+                    }
+                }
+                Wake::Timer => {
+                    let now = clock();
+                    if self.fetch.poll_timeout().is_some_and(|t| now >= t) {
+                        self.fetch.handle_timeout(now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn add_candidate(&mut self, addr: SocketAddr) {
+        if self.known.insert(addr) {
+            self.candidates.push_back(addr);
+        }
+    }
+
+    fn announce(&mut self) {
+        let Some(trackers) = &self.trackers else {
+            return;
+        };
+        self.next_announce = None;
+        let request = AnnounceRequest {
+            event: swarm::AnnounceEvent::Started,
+            uploaded: 0,
+            downloaded: 0,
+            // Unknown until the metadata is in; not 0, which would make us a seed.
+            left: 16 * 1024,
+        };
+        self.announcing = Some(tokio::spawn(trackers.announce(request)));
+    }
+
+    fn on_announce(&mut self, reply: Result<AnnounceReply, String>) {
+        match reply {
+            Ok(reply) => {
+                self.tracker_answered = true;
+                self.failed_announces = 0;
+                for addr in reply.peers {
+                    self.add_candidate(addr);
+                }
+            }
+            Err(e) => {
+                self.failed_announces += 1;
+                self.tracker_error = Some(e);
+            }
+        }
+        // Ask again while no peer offers the metadata.
+        if self.fetch.num_peers() == 0 {
+            self.schedule_announce();
+        }
+    }
+
+    fn schedule_announce(&mut self) {
+        self.next_announce = Some(clock() + self.announce_backoff);
+        self.announce_backoff = (self.announce_backoff * 2).min(ANNOUNCE_BACKOFF.1);
+    }
+
+    fn fill_connections(&mut self) {
+        while self.conns.len() < self.max_connections {
+            let Some(addr) = self.candidates.pop_front() else {
+                return;
+            };
+            let key = PeerKey(self.next_key);
+            self.next_key = self.next_key.wrapping_add(1);
+            let (to, from_fetch) = mpsc::unbounded_channel();
+            let handshake = Handshake {
+                reserved: Reserved::ours(),
+                info_hash: InfoHash(self.info_hash),
+                peer_id: PeerId(self.peer_id),
+            };
+            let mut config = Config::for_metadata(handshake);
+            config.max_metadata_size = self.max_size;
+            let task = tokio::spawn(connection(
+                key,
+                addr,
+                config,
+                from_fetch,
+                self.from_conns.0.clone(),
+            ));
+            self.conns.insert(key, Conn { to, task });
+        }
+    }
+
+    fn on_conn(&mut self, message: FromConn) {
+        let now = clock();
+        match message {
+            FromConn::Extended(key, h) => self.fetch.handle_extended_handshake(now, key, &h),
+            FromConn::Metadata(key, m) => self.fetch.handle_metadata(now, key, &m),
+            FromConn::Closed(key) => {
+                self.conns.remove(&key);
+                self.fetch.handle_peer_left(now, key);
+            }
+        }
+    }
+
+    /// Passes the fetch's requests on; returns the outcome once there is one.
+    fn drain(&mut self) -> Option<Result<bytes::Bytes, MagnetError>> {
+        loop {
+            let mut progressed = false;
+            while let Some((key, message)) = self.fetch.poll_transmit() {
+                progressed = true;
+                let sent = self
+                    .conns
+                    .get(&key)
+                    .is_some_and(|c| c.to.send(message).is_ok());
+                if !sent {
+                    self.conns.remove(&key);
+                    self.fetch.handle_peer_left(clock(), key);
+                }
+            }
+            while let Some(event) = self.fetch.poll_event() {
+                progressed = true;
+                match event {
+                    metadata::Event::Done(info) => return Some(Ok(info)),
+                    metadata::Event::Failed { reason } => return Some(Err(self.error(reason))),
+                    metadata::Event::Unusable { peer, .. } => {
+                        // Dropping the connection closes it.
+                        self.conns.remove(&peer);
+                    }
+                    // The contributors are not asked again before the others; the download
+                    // that follows checks every piece anyway.
+                    metadata::Event::HashMismatch { .. } => {}
+                }
+            }
+            if !progressed {
+                return None;
+            }
+        }
+    }
+
+    fn error(&self, reason: Failure) -> MagnetError {
+        match reason {
+            Failure::NoPeers => match &self.tracker_error {
+                Some(e) if !self.tracker_answered && self.known.is_empty() => {
+                    MagnetError::NoTrackerReachable(e.clone())
+                }
+                _ => MagnetError::NoPeers,
+            },
+            Failure::TooLarge { size, limit } => MagnetError::TooLarge { size, limit },
+            Failure::TimedOut { received, total } => MagnetError::TimedOut { received, total },
+            Failure::GaveUp { received, total } => MagnetError::PeersLeft { received, total },
+            Failure::HashMismatches { attempts } => MagnetError::BadMetadata { attempts },
+            _ => MagnetError::NoPeers,
+        }
+    }
+}
+
+/// One peer: connects, runs a [`Session::without_geometry`], reports its extended handshake
+/// and ut_metadata messages, and sends what the fetch asks; reports `Closed` however it ends.
+async fn connection(
+    key: PeerKey,
+    addr: SocketAddr,
+    config: Config,
+    mut from_fetch: mpsc::UnboundedReceiver<Metadata>,
+    to_fetch: mpsc::Sender<FromConn>,
+) {
+    let _ = run_connection(key, addr, config, &mut from_fetch, &to_fetch).await;
+    let _ = to_fetch.send(FromConn::Closed(key)).await;
+}
+
+async fn run_connection(
+    key: PeerKey,
+    addr: SocketAddr,
+    config: Config,
+    from_fetch: &mut mpsc::UnboundedReceiver<Metadata>,
+    to_fetch: &mpsc::Sender<FromConn>,
+) -> std::io::Result<()> {
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+        .await
+        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let _ = stream.set_nodelay(true);
+    let mut session = Session::without_geometry(config, clock());
+    let mut buf = BytesMut::with_capacity(64 << 10);
+    loop {
+        while let Some(chunk) = session.poll_transmit(clock()) {
+            stream.write_all(&chunk).await?;
+        }
+        while let Some(event) = session.poll_event() {
+            let message = match event {
+                WireEvent::ExtendedHandshake(h) => FromConn::Extended(key, h),
+                WireEvent::Metadata(m) => FromConn::Metadata(key, m),
+                WireEvent::Closed(_) => return Ok(()),
+                _ => continue,
+            };
+            if to_fetch.send(message).await.is_err() {
+                return Ok(());
+            }
+        }
+        let wake = session
+            .poll_timeout()
+            .unwrap_or_else(|| clock() + Duration::from_secs(60));
+        if buf.capacity() - buf.len() < 16 << 10 {
+            buf.reserve(64 << 10);
+        }
+        tokio::select! {
+            read = stream.read_buf(&mut buf) => {
+                if read? == 0 {
+                    return Ok(());
+                }
+                session.handle_bytes(clock(), &mut buf);
+            }
+            message = from_fetch.recv() => {
+                // The fetch dropped us, or asks something the peer cannot take.
+                let Some(message) = message else { return Ok(()) };
+                if session.send_metadata(&message).is_err() {
+                    return Ok(());
+                }
+            }
+            () = tokio::time::sleep_until(wake.into()) => session.handle_timeout(clock()),
+        }
+    }
+}
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the runtime reads the clock for the sans-IO fetch and sessions"
+)]
+fn clock() -> Instant {
+    Instant::now()
+}
