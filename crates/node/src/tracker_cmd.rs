@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use peercdn::tracker_server::{Table, serve_http, serve_udp};
+use peercdn::tracker_server::{Table, serve_http, serve_udp, serve_ws};
 use tracker::server::Config;
 
 use crate::output::{failure, io_message};
@@ -12,12 +12,15 @@ use crate::output::{failure, io_message};
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Run a BitTorrent tracker that any client can use: HTTP announces and \
-                  scrapes (BEP 3, 23, 7, 48) and UDP (BEP 15), one swarm table for both. \
-                  Peers that stop announcing expire after two intervals (10 minutes each).",
+                  scrapes (BEP 3, 23, 7, 48), UDP (BEP 15), and WebTorrent's WebSocket \
+                  tracker (announces, and WebRTC offers and answers relayed between peers), \
+                  one swarm table for all. Peers that stop announcing expire after two \
+                  intervals (10 minutes each; 2 minutes over WebSocket).",
     after_long_help = "Examples:\n  \
                        peercdn tracker --http 0.0.0.0:8000\n  \
-                       peercdn tracker --http 127.0.0.1:8000 --udp 127.0.0.1:6969\n\
-                       Torrents then use http://HOST:8000/announce or udp://HOST:6969/announce."
+                       peercdn tracker --http 127.0.0.1:8000 --udp 127.0.0.1:6969 --ws 127.0.0.1:8001\n\
+                       Torrents then use http://HOST:8000/announce, udp://HOST:6969/announce or \
+                       ws://HOST:8001."
 )]
 pub(crate) struct Args {
     /// Serve HTTP announces and scrapes here
@@ -27,13 +30,17 @@ pub(crate) struct Args {
     /// Serve UDP (BEP 15) here
     #[arg(long, value_name = "ADDR")]
     udp: Option<SocketAddr>,
+
+    /// Serve WebTorrent's WebSocket tracker here
+    #[arg(long, value_name = "ADDR")]
+    ws: Option<SocketAddr>,
 }
 
 /// Runs `peercdn tracker` until Ctrl-C.
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let http = match (args.http, args.udp) {
-        (None, None) => Some(SocketAddr::from(([0, 0, 0, 0], 8000))),
-        (http, _) => http,
+    let http = match (args.http, args.udp, args.ws) {
+        (None, None, None) => Some(SocketAddr::from(([0, 0, 0, 0], 8000))),
+        (http, _, _) => http,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -71,6 +78,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 table.clone(),
                 peercdn::client::random_bytes::<16>(),
             ));
+        }
+        if let Some(addr) = args.ws {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                failure(
+                    "io_error",
+                    format!("cannot listen on {addr}: {}", io_message(&e)),
+                )
+            })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            eprintln!("WebSocket tracker: ws://{bound}");
+            tokio::spawn(serve_ws(listener, table.clone()));
         }
         let _ = tokio::signal::ctrl_c().await;
         Ok(ExitCode::SUCCESS)

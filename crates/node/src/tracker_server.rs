@@ -1,5 +1,6 @@
-//! The embedded tracker: one swarm table served over HTTP (BEP 3, 23, 7, 48) and UDP (BEP 15),
-//! through the sans-IO `tracker` crate.
+//! The embedded tracker: one swarm table served over HTTP (BEP 3, 23, 7, 48), UDP (BEP 15) and
+//! WebSocket (WebTorrent's signaling: announces, and offers and answers relayed between
+//! browsers), through the sans-IO `tracker` crate.
 //!
 //! Peers are keyed by peer id and stored with the address the connection came from and the
 //! port they announced; the announcing peer itself is never in its own answer. Peers that stop
@@ -123,4 +124,113 @@ pub async fn serve_udp(socket: UdpSocket, table: Table, secret: [u8; 16]) {
             let _ = socket.send_to(&reply, from).await;
         }
     }
+}
+
+/// The WebSocket relay's state, shared by its connections: the sans-IO server and a way to
+/// reach each socket.
+#[derive(Debug)]
+struct Relay {
+    server: tracker::ws::server::Server,
+    sockets: std::collections::HashMap<
+        tracker::server::SocketId,
+        tokio::sync::mpsc::UnboundedSender<String>,
+    >,
+    next: u64,
+}
+
+impl Relay {
+    /// Sends what the server produced to the sockets it names.
+    fn flush(&mut self) {
+        while let Some((socket, text)) = self.server.poll_transmit() {
+            if let Some(tx) = self.sockets.get(&socket) {
+                let _ = tx.send(text);
+            }
+        }
+    }
+}
+
+/// Serves WebTorrent's WebSocket tracker protocol on `listener` until the task is dropped.
+pub async fn serve_ws(listener: TcpListener, table: Table) {
+    let relay = Arc::new(Mutex::new(Relay {
+        server: tracker::ws::server::Server::new(tracker::ws::server::Config::default()),
+        sockets: std::collections::HashMap::new(),
+        next: 0,
+    }));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let (relay, table) = (Arc::clone(&relay), table.clone());
+        tokio::spawn(async move {
+            let _ = ws_connection(stream, &relay, &table).await;
+        });
+    }
+}
+
+fn lock_relay(relay: &Mutex<Relay>) -> std::sync::MutexGuard<'_, Relay> {
+    // Every change is one call into the sans-IO server: a panic leaves no half-done state.
+    relay
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+async fn ws_connection(
+    stream: tokio::net::TcpStream,
+    relay: &Mutex<Relay>,
+    table: &Table,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(64 << 10))
+        .max_frame_size(Some(64 << 10));
+    let ws = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio_tungstenite::accept_async_with_config(stream, Some(config)),
+    )
+    .await
+    .map_err(|_| tokio_tungstenite::tungstenite::Error::ConnectionClosed)??;
+    let (mut sink, mut source) = ws.split();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let id = {
+        let mut r = lock_relay(relay);
+        r.next += 1;
+        let id = tracker::server::SocketId(r.next);
+        r.sockets.insert(id, tx);
+        id
+    };
+    let result = loop {
+        tokio::select! {
+            incoming = source.next() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let mut r = lock_relay(relay);
+                    r.server.handle_text(clock(), id, text.as_str(), &mut table.lock());
+                    r.flush();
+                }
+                Some(Ok(Message::Ping(p))) => {
+                    if let Err(e) = sink.send(Message::Pong(p)).await {
+                        break Err(e);
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => break Ok(()),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Err(e),
+            },
+            outgoing = rx.recv() => match outgoing {
+                Some(text) => {
+                    if let Err(e) = sink.send(Message::text(text)).await {
+                        break Err(e);
+                    }
+                }
+                None => break Ok(()),
+            },
+        }
+    };
+    let mut r = lock_relay(relay);
+    r.sockets.remove(&id);
+    r.server.handle_close(id, &mut table.lock());
+    r.flush();
+    result
 }
