@@ -17,6 +17,12 @@ Run with Debian's /usr/bin/python3 (python3-libtorrent installs for it only):
       {"event": "finished", "seconds": S, "downloaded": N}  when every piece is verified
       {"event": "metadata", "seconds": S}                   magnet: metadata received
 - Logs alerts (peers, errors, tracker replies) as JSON lines on stderr.
+- --encryption forced|enabled|disabled sets libtorrent's protocol encryption (MSE/PE) policy
+  for incoming and outgoing connections (default: libtorrent's own, enabled both ways);
+  --enc-level rc4|plaintext|both the methods it allows (default both); --prefer-rc4 makes it
+  select RC4 when a dialing peer offers both. --log-encryption also logs libtorrent's peer-log
+  lines about the encrypted handshake (its "crypto select", "received DH key", ...) and the
+  outcome of each connection, as {"alert": "peer_log_alert", "message": ...} on stderr.
 - Exits 0 when stdin reaches EOF or after --timeout seconds (default 120); a leecher that
   did not finish by then exits 4. Errors exit 1.
 """
@@ -32,6 +38,12 @@ try:
 except ImportError as e:  # pragma: no cover - environment problem
     sys.stderr.write("libtorrent_peer: error: cannot import libtorrent (%s)\n" % e)
     sys.exit(1)
+
+
+# Words of libtorrent's peer-log lines about the encrypted handshake and a connection's fate.
+ENCRYPTION_LOG_WORDS = ("ENCRYPTION", "crypto", "DH key", "sync point", "RC4", "rc4",
+                        "plaintext", "CONNECTION FAILED", "CONNECTION CLOSED", "ON_CONNECTED",
+                        "HANDSHAKE")
 
 
 def out(obj):
@@ -53,6 +65,10 @@ def main():
     p.add_argument("--peer", action="append", default=[])
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--high-performance", action="store_true")
+    p.add_argument("--encryption", choices=["forced", "enabled", "disabled"])
+    p.add_argument("--enc-level", choices=["rc4", "plaintext", "both"])
+    p.add_argument("--prefer-rc4", action="store_true")
+    p.add_argument("--log-encryption", action="store_true")
     args = p.parse_args()
     if bool(args.torrent) == bool(args.magnet):
         sys.stderr.write("libtorrent_peer: error: give --torrent or --magnet\n")
@@ -72,6 +88,14 @@ def main():
         "announce_to_all_tiers": True,
         "alert_mask": lt.alert.category_t.all_categories,
     })
+    if args.encryption:
+        policy = getattr(lt.enc_policy, "pe_" + args.encryption)
+        settings["out_enc_policy"] = int(policy)
+        settings["in_enc_policy"] = int(policy)
+    if args.enc_level:
+        settings["allowed_enc_level"] = int(getattr(lt.enc_level, "pe_" + args.enc_level))
+    if args.prefer_rc4:
+        settings["prefer_rc4"] = True
     ses = lt.session(settings)
     if args.torrent:
         atp = lt.add_torrent_params()
@@ -122,6 +146,13 @@ def main():
     while not stop.is_set() and time.time() - start < args.timeout:
         for a in ses.pop_alerts():
             kind = type(a).__name__
+            if args.log_encryption and kind == "peer_log_alert":
+                message = a.message()
+                # (not the per-message "decrypted block" lines of an RC4 stream)
+                if (any(w in message for w in ENCRYPTION_LOG_WORDS)
+                        and "crypted block" not in message):
+                    log({"alert": kind, "message": message})
+                continue
             if kind in ("stats_alert", "block_finished_alert", "block_downloading_alert",
                         "piece_finished_alert", "block_timeout_alert", "incoming_request_alert",
                         "block_uploaded_alert", "picker_log_alert", "peer_log_alert",

@@ -6,6 +6,10 @@
 //! to the engine is bounded, so a busy engine stops the reads and TCP's flow control slows the
 //! peer down. The writer sends chunks in order with vectored writes; the bytes it holds are
 //! counted in [`Outbox`], which the engine consults before producing more for this peer.
+//!
+//! A connection whose MSE handshake chose RC4 ([`crate::mse_io`]) runs the same tasks: the
+//! reader decrypts each read in place before decoding, the writer encrypts each chunk as it
+//! takes it (in place when the engine's buffer is not shared, else on a copy).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use peer_wire::mse::{Rc4, Rc4Pair};
 use peer_wire::{Handshake, Limits, Message, Status};
 use swarm::PeerKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -95,9 +100,16 @@ impl Drop for Outbox {
 }
 
 /// Starts the tasks of a connection. `buf` holds bytes already read (after a handshake the
-/// listener decoded); `expect_handshake` says whether the peer's handshake is still to come.
+/// listener decoded; decrypted if the connection is encrypted); `expect_handshake` says whether
+/// the peer's handshake is still to come; `cipher` is the RC4 state of a connection whose MSE
+/// handshake chose RC4 (`None`: plaintext).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one independent part of a connection's set-up"
+)]
 pub fn spawn(
     stream: TcpStream,
+    cipher: Option<Box<Rc4Pair>>,
     key: PeerKey,
     buf: BytesMut,
     expect_handshake: bool,
@@ -106,12 +118,22 @@ pub fn spawn(
     events: mpsc::Sender<ConnEvent>,
 ) -> Outbox {
     let _ = stream.set_nodelay(true);
+    let (decrypt, encrypt) = match cipher {
+        Some(pair) => {
+            let Rc4Pair { send, receive } = *pair;
+            (Some(receive), Some(send))
+        }
+        None => (None, None),
+    };
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     let waiting = Arc::new(AtomicBool::new(false));
     let reader = tokio::spawn(read_loop(
-        rd,
+        Half {
+            io: rd,
+            rc4: decrypt,
+        },
         key,
         buf,
         expect_handshake,
@@ -120,7 +142,10 @@ pub fn spawn(
         events.clone(),
     ));
     tokio::spawn(write_loop(
-        wr,
+        Half {
+            io: wr,
+            rc4: encrypt,
+        },
         key,
         rx,
         Arc::clone(&queued),
@@ -136,8 +161,14 @@ pub fn spawn(
     }
 }
 
+/// One direction of a connection: its socket half and, when MSE chose RC4, its keystream.
+struct Half<T> {
+    io: T,
+    rc4: Option<Rc4>,
+}
+
 async fn read_loop(
-    mut rd: OwnedReadHalf,
+    mut rd: Half<OwnedReadHalf>,
     key: PeerKey,
     mut buf: BytesMut,
     mut expect_handshake: bool,
@@ -160,17 +191,21 @@ async fn read_loop(
         if buf.capacity() - buf.len() < 32 << 10 {
             buf.reserve(128 << 10);
         }
+        let start = buf.len();
         let read = if expect_handshake {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, rd.read_buf(&mut buf)).await {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, rd.io.read_buf(&mut buf)).await {
                 Ok(r) => r,
                 Err(_) => break "no handshake in time".to_string(),
             }
         } else {
-            rd.read_buf(&mut buf).await
+            rd.io.read_buf(&mut buf).await
         };
         match read {
             Ok(0) => break "connection closed by peer".to_string(),
             Ok(n) => {
+                if let Some(rc4) = &mut rd.rc4 {
+                    rc4.apply(&mut buf[start..]);
+                }
                 if let Some(rate) = &rate {
                     rate.consume(n).await;
                 }
@@ -209,7 +244,7 @@ fn decode(
 }
 
 async fn write_loop(
-    mut wr: OwnedWriteHalf,
+    mut wr: Half<OwnedWriteHalf>,
     key: PeerKey,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     queued: Arc<AtomicUsize>,
@@ -226,8 +261,14 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
+        if let Some(rc4) = &mut wr.rc4 {
+            // Every byte once, in the order it goes out.
+            for chunk in &mut batch {
+                *chunk = encrypted(std::mem::take(chunk), rc4);
+            }
+        }
         let total: usize = batch.iter().map(Bytes::len).sum();
-        if let Err(e) = write_all_vectored(&mut wr, &mut batch).await {
+        if let Err(e) = write_all_vectored(&mut wr.io, &mut batch).await {
             let _ = events.send(ConnEvent::Closed(key, e.to_string())).await;
             return;
         }
@@ -239,7 +280,17 @@ async fn write_loop(
             let _ = events.send(ConnEvent::Writable(key)).await;
         }
     }
-    let _ = wr.shutdown().await;
+    let _ = wr.io.shutdown().await;
+}
+
+/// `bytes` through `rc4`: in place when nothing else holds the buffer (the usual case: the
+/// engine's encoded messages and blocks read from disk), else on a copy.
+fn encrypted(bytes: Bytes, rc4: &mut Rc4) -> Bytes {
+    let mut owned = bytes
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    rc4.apply(&mut owned);
+    owned.freeze()
 }
 
 /// Writes every chunk of `batch` (emptying it) with as few system calls as it takes.

@@ -8,6 +8,7 @@ pub mod disk;
 pub mod http;
 pub mod listen;
 pub mod magnet;
+pub mod mse_io;
 pub mod rate;
 pub mod storage;
 pub mod torrent;

@@ -1,5 +1,6 @@
-//! Incoming connections: one TCP listener for every torrent of a node. A connection is handed
-//! to the torrent its handshake names; a handshake for no torrent of ours, or none within
+//! Incoming connections: one TCP listener for every torrent of a node. A connection opens with
+//! a BEP 3 handshake, or with an MSE/PE handshake and then one ([`crate::mse_io`]); it is handed
+//! to the torrent its handshake names. A handshake for no torrent of ours, or none within
 //! [`crate::conn::HANDSHAKE_TIMEOUT`], closes it.
 
 use std::collections::HashMap;
@@ -7,36 +8,55 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use peer_wire::InfoHash;
+use peer_wire::mse::StreamKeyHash;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::conn::read_handshake;
+use crate::mse_io;
 use crate::torrent::Command;
 
-/// The torrents a listener serves, by info-hash.
+/// The torrents a listener serves, by info-hash (and by MSE stream-key hash, which an
+/// encrypted handshake names a torrent with).
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
-    torrents: Arc<Mutex<HashMap<InfoHash, mpsc::Sender<Command>>>>,
+    torrents: Arc<Mutex<Torrents>>,
+}
+
+#[derive(Debug, Default)]
+struct Torrents {
+    by_info_hash: HashMap<InfoHash, mpsc::Sender<Command>>,
+    by_stream_key: HashMap<StreamKeyHash, InfoHash>,
 }
 
 impl Registry {
     /// Routes connections for `info_hash` to `commands`.
     pub fn insert(&self, info_hash: InfoHash, commands: mpsc::Sender<Command>) {
-        self.lock().insert(info_hash, commands);
+        let mut torrents = self.lock();
+        torrents.by_info_hash.insert(info_hash, commands);
+        torrents
+            .by_stream_key
+            .insert(StreamKeyHash::of(&info_hash), info_hash);
     }
 
     /// Stops routing `info_hash`.
     pub fn remove(&self, info_hash: &InfoHash) {
-        self.lock().remove(info_hash);
+        let mut torrents = self.lock();
+        torrents.by_info_hash.remove(info_hash);
+        torrents.by_stream_key.remove(&StreamKeyHash::of(info_hash));
+    }
+
+    /// The torrent whose MSE stream-key hash (`HASH('req2', info-hash)`) is `hash`.
+    pub fn find_stream_key(&self, hash: &StreamKeyHash) -> Option<InfoHash> {
+        self.lock().by_stream_key.get(hash).copied()
     }
 
     fn get(&self, info_hash: &InfoHash) -> Option<mpsc::Sender<Command>> {
-        self.lock().get(info_hash).cloned()
+        self.lock().by_info_hash.get(info_hash).cloned()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InfoHash, mpsc::Sender<Command>>> {
-        // A panic while holding the lock cannot leave the map half-changed (one insert or
-        // remove): the data is still good.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Torrents> {
+        // A panic while holding the lock cannot leave the maps half-changed (one insert or
+        // remove of plain values): the data is still good.
         self.torrents
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -74,16 +94,18 @@ impl Listener {
             };
             let registry = self.registry.clone();
             tokio::spawn(async move {
-                let Ok((handshake, rest)) = read_handshake(&mut stream).await else {
+                let find = |hash: &StreamKeyHash| registry.find_stream_key(hash);
+                let Ok(incoming) = mse_io::accept(&mut stream, find).await else {
                     return;
                 };
-                if let Some(torrent) = registry.get(&handshake.info_hash) {
+                if let Some(torrent) = registry.get(&incoming.handshake.info_hash) {
                     let _ = torrent
                         .send(Command::Incoming {
                             stream,
+                            cipher: incoming.cipher,
                             addr,
-                            handshake,
-                            rest,
+                            handshake: incoming.handshake,
+                            rest: incoming.rest,
                         })
                         .await;
                 }

@@ -104,6 +104,8 @@ pub enum Command {
     Incoming {
         /// The connection.
         stream: TcpStream,
+        /// Its RC4 state, if its MSE handshake chose RC4 (`None`: plaintext).
+        cipher: Option<Box<peer_wire::mse::Rc4Pair>>,
         /// The peer's address.
         addr: SocketAddr,
         /// Its handshake.
@@ -329,6 +331,7 @@ impl Actor {
             Command::AddPeers(addrs) => self.swarm.handle_peers(now, addrs),
             Command::Incoming {
                 stream,
+                cipher,
                 addr,
                 handshake,
                 rest,
@@ -337,6 +340,7 @@ impl Actor {
                     self.swarm.handle_handshake(now, key, handshake);
                     let outbox = conn::spawn(
                         stream,
+                        cipher,
                         key,
                         rest,
                         false,
@@ -438,6 +442,7 @@ impl Actor {
                 Ok(key) => {
                     let outbox = conn::spawn(
                         stream,
+                        None,
                         key,
                         BytesMut::new(),
                         true,

@@ -55,26 +55,47 @@ fn peercdn_downloads_from_a_webtorrent_seed_through_our_tracker() {
     );
 }
 
+/// WebTorrent's defaults (`secure: 1`): every connection it dials opens with an MSE handshake
+/// offering plaintext and RC4; peercdn answers it and selects plaintext.
 #[test]
 fn webtorrent_downloads_from_a_peercdn_seed_through_our_tracker() {
-    // `--secure 0`: WebTorrent's default (1) opens every connection it dials with an MSE
-    // handshake and never retries in plaintext; peercdn speaks no MSE. The test below
-    // (ignored) is that case.
-    webtorrent_downloads_from_a_peercdn_seed("to-webtorrent", "0");
+    let log = webtorrent_downloads_from_a_peercdn_seed("to-webtorrent", None);
+    assert_mse(&log, "crypto handshake done (method 1)");
 }
 
+/// `--secure 0`: no MSE, a plain BitTorrent handshake.
 #[test]
-#[ignore = "peercdn has no MSE/PE: WebTorrent's default (secure: 1) dials with an MSE handshake, \
-            which peercdn drops, and WebTorrent never retries in plaintext"]
-fn webtorrent_with_default_encryption_downloads_from_a_peercdn_seed() {
-    webtorrent_downloads_from_a_peercdn_seed("to-webtorrent-mse", "1");
+fn webtorrent_without_encryption_downloads_from_a_peercdn_seed() {
+    let log = webtorrent_downloads_from_a_peercdn_seed("to-webtorrent-plain", Some("0"));
+    assert!(!log.iter().any(|l| l.contains("PE: ")), "no MSE at level 0");
 }
 
-/// A peercdn seed, announced to `peercdn tracker`, then a WebTorrent leecher at encryption
-/// level `secure` that finds it there.
-fn webtorrent_downloads_from_a_peercdn_seed(name: &str, secure: &str) {
+/// `--secure 2`: MSE offering RC4 only, so the whole stream is RC4 both ways.
+#[test]
+fn webtorrent_requiring_rc4_downloads_from_a_peercdn_seed() {
+    let log = webtorrent_downloads_from_a_peercdn_seed("to-webtorrent-rc4", Some("2"));
+    assert_mse(&log, "crypto handshake done (method 2)");
+}
+
+/// In WebTorrent's debug log (`DEBUG=bittorrent-protocol`): its MSE handshake with us ended
+/// with `done` (method 1 plaintext, 2 RC4).
+fn assert_mse(log: &[String], done: &str) {
+    if log.is_empty() {
+        return; // skipped: no WebTorrent
+    }
+    assert!(
+        log.iter().any(|l| l.contains("PE: sent step 1 (initiator")),
+        "WebTorrent dialed with MSE"
+    );
+    assert!(log.iter().any(|l| l.contains(done)), "{done}");
+}
+
+/// A peercdn seed, announced to `peercdn tracker`, then a WebTorrent leecher that finds it
+/// there, at encryption level `secure` (WebTorrent's default when `None`). Returns
+/// WebTorrent's output up to its `finished` event, with bittorrent-protocol's debug log.
+fn webtorrent_downloads_from_a_peercdn_seed(name: &str, secure: Option<&str>) -> Vec<String> {
     if !have_node_packages(&["webtorrent"]) {
-        return;
+        return Vec::new();
     }
     let dir = TempDir::new(name);
     let (_tracker, url) = start_tracker();
@@ -98,11 +119,18 @@ fn webtorrent_downloads_from_a_peercdn_seed(name: &str, secure: &str) {
             .arg(&out)
             .arg("--torrent")
             .arg(&torrent)
-            .args(["--secure", secure]),
+            .env("DEBUG", "bittorrent-protocol")
+            .args(
+                secure
+                    .map(|level| ["--secure", level])
+                    .into_iter()
+                    .flatten(),
+            ),
     );
     leech.wait_event(Duration::from_secs(120), "finished");
     assert!(
         std::fs::read(out.join("movie.bin")).expect("downloaded") == content(SIZE, 7),
         "WebTorrent's copy is byte-exact"
     );
+    leech.seen.clone()
 }

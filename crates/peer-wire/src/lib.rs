@@ -5,6 +5,7 @@ pub mod extended;
 pub mod fast;
 pub mod handshake;
 pub mod message;
+pub mod mse;
 pub mod session;
 
 pub use bitfield::Bitfield;
