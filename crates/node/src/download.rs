@@ -109,6 +109,9 @@ struct NetArgs {
     download_rate: Option<u64>,
 }
 
+/// After this long without a single peer, `download` says so.
+const NO_PEERS_WARNING: Duration = Duration::from_secs(30);
+
 /// How long `peercdn download MAGNET` looks for the torrent's metadata.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -290,6 +293,7 @@ async fn watch(
     // (a resumed one): announce it at the first turn, and end there unless seeding.
     let mut announced_complete = keep_seeding && status.borrow().finished;
     let mut warned: Option<String> = None;
+    let mut alone_since: Option<Instant> = None;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -309,10 +313,26 @@ async fn watch(
         if ticked || s.finished {
             out.progress(&s);
         }
+        // Alone for a while: say so, with what the user can do.
+        if s.peers > 0 || s.finished {
+            alone_since = None;
+        } else if alone_since.is_none() {
+            alone_since = Some(clock());
+        }
+        let alone = alone_since.is_some_and(|t| t.elapsed() >= NO_PEERS_WARNING);
         let problem = s
             .disk_error
             .clone()
-            .or_else(|| (s.peers == 0).then(|| s.tracker_error.clone()).flatten());
+            .or_else(|| (s.peers == 0).then(|| s.tracker_error.clone()).flatten())
+            .or_else(|| {
+                alone.then(|| {
+                    format!(
+                        "no peers for {} s: the trackers gave none and nobody connected (check \
+                         the torrent's trackers, or name a peer with --peer)",
+                        NO_PEERS_WARNING.as_secs()
+                    )
+                })
+            });
         if problem != warned {
             if let Some(message) = &problem {
                 out.warning(message);

@@ -142,3 +142,23 @@ fn a_full_disk_stops_the_download_with_a_clear_error_and_it_resumes_once_there_i
         "no corrupt byte after the full disk"
     );
 }
+
+#[test]
+fn a_download_with_no_peers_says_so_and_what_to_do() {
+    let dir = TempDir::new("nopeers");
+    let torrent = make_torrent(dir.path(), "lonely.bin", 1 << 20, "256K", &[]);
+    let out = dir.path().join("out");
+    let mut dl = Proc::spawn(
+        "peercdn download",
+        peercdn()
+            .arg("download")
+            .arg(&torrent)
+            .arg("-o")
+            .arg(&out)
+            .args(["--listen", "127.0.0.1:0", "--json"]),
+    );
+    let warning = dl.wait_event(Duration::from_secs(90), "warning");
+    let message = warning["message"].as_str().unwrap_or_default();
+    assert!(message.contains("no peers"), "{message}");
+    assert!(message.contains("--peer"), "it says what to do: {message}");
+}
