@@ -73,12 +73,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     }
     let dir = std::env::temp_dir().join(format!("peercdn-demo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| failure("io_error", format!("cannot start the runtime: {e}")))?
-        .block_on(demo(args, &dir));
+    let result = crate::runtime()?.block_on(demo(args, &dir));
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
@@ -172,7 +167,7 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
     ));
 
     // The downloaders, all at once (a flash crowd).
-    let started = clock();
+    let started = crate::clock();
     let mut nodes = Vec::new();
     for i in 0..args.peers {
         let mut config = NodeConfig::new(localhost());
@@ -279,7 +274,7 @@ async fn follow(
 ) -> Vec<Option<f64>> {
     let mut done: Vec<Option<f64>> = vec![None; nodes.len()];
     let tty = !json && std::io::stderr().is_terminal();
-    let mut last_progress = (clock(), 0u64);
+    let mut last_progress = (crate::clock(), 0u64);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut lines = 0;
     loop {
@@ -318,7 +313,7 @@ async fn follow(
             return done;
         }
         if bytes > last_progress.1 {
-            last_progress = (clock(), bytes);
+            last_progress = (crate::clock(), bytes);
         } else if last_progress.0.elapsed() > Duration::from_secs(60) {
             return done;
         }
@@ -337,12 +332,4 @@ fn sample_bytes(len: u64) -> Vec<u8> {
     }
     out.truncate(usize::try_from(len).unwrap_or(0));
     out
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the demo times its downloaders for the user"
-)]
-fn clock() -> Instant {
-    Instant::now()
 }

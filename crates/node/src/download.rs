@@ -120,14 +120,6 @@ fn read_torrent(path: &Path) -> anyhow::Result<Metainfo> {
     Metainfo::from_bytes(&bytes).map_err(|e| failure(e.code(), format!("{}: {e}", path.display())))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| failure("io_error", format!("cannot start the runtime: {e}")))
-}
-
 /// What to download: a torrent file's contents, or a magnet link whose metadata is fetched
 /// from peers once the node is listening.
 enum Source {
@@ -153,7 +145,7 @@ pub(crate) fn download(args: &DownloadArgs) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(&args.output)
         .map_err(|e| io_failure("cannot create", &args.output, &e))?;
-    runtime()?.block_on(run(
+    crate::runtime()?.block_on(run(
         source,
         &args.output,
         Mode::Download,
@@ -172,7 +164,7 @@ pub(crate) fn seed(args: &SeedArgs) -> anyhow::Result<ExitCode> {
         super_seed: args.super_seed,
         ..AddOptions::default()
     };
-    runtime()?.block_on(run(
+    crate::runtime()?.block_on(run(
         Source::Torrent(Box::new(meta)),
         &dir,
         Mode::Seed,
@@ -288,7 +280,7 @@ async fn watch(
     keep_seeding: bool,
 ) -> anyhow::Result<ExitCode> {
     let mut status = running.status();
-    let started = clock();
+    let started = crate::clock();
     // Already complete when seeding: nothing to announce. Complete at the start of a download
     // (a resumed one): announce it at the first turn, and end there unless seeding.
     let mut announced_complete = keep_seeding && status.borrow().finished;
@@ -317,7 +309,7 @@ async fn watch(
         if s.peers > 0 || s.finished {
             alone_since = None;
         } else if alone_since.is_none() {
-            alone_since = Some(clock());
+            alone_since = Some(crate::clock());
         }
         let alone = alone_since.is_some_and(|t| t.elapsed() >= NO_PEERS_WARNING);
         let problem = s
@@ -353,14 +345,6 @@ async fn watch(
             return Err(failure("internal", "the torrent stopped unexpectedly"));
         }
     }
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the command measures its own duration for the user"
-)]
-fn clock() -> Instant {
-    Instant::now()
 }
 
 /// Progress for a person (a bar on a terminal) or a script (JSON lines).
@@ -408,7 +392,7 @@ impl Output {
     }
 
     fn progress(&mut self, s: &Status) {
-        let now = clock();
+        let now = crate::clock();
         if let Some((at, bytes)) = self.last {
             let dt = now.duration_since(at).as_secs_f64();
             if dt >= 0.5 {

@@ -137,11 +137,19 @@ pub async fn get(
     }
 }
 
-async fn exchange(
+/// A response's status line and the headers that frame its body.
+struct Head {
+    status: u16,
+    length: Option<usize>,
+    chunked: bool,
+}
+
+/// Connects, sends `GET url` (with `Range: bytes=start-end_inclusive` when given) and reads
+/// the response head; the body is left in the returned stream.
+async fn send_get(
     url: &Url,
     range: Option<(u64, u64)>,
-    limits: &Limits,
-) -> Result<Response, HttpError> {
+) -> Result<(BufReader<TcpStream>, Head), HttpError> {
     let stream = TcpStream::connect((url.host.as_str(), url.port)).await?;
     let _ = stream.set_nodelay(true);
     let mut stream = BufReader::new(stream);
@@ -185,12 +193,28 @@ async fn exchange(
             chunked = value.to_ascii_lowercase().contains("chunked");
         }
     }
-    if !(200..300).contains(&status) {
-        return Err(HttpError::Status(status));
+    Ok((
+        stream,
+        Head {
+            status,
+            length,
+            chunked,
+        },
+    ))
+}
+
+async fn exchange(
+    url: &Url,
+    range: Option<(u64, u64)>,
+    limits: &Limits,
+) -> Result<Response, HttpError> {
+    let (mut stream, head) = send_get(url, range).await?;
+    if !(200..300).contains(&head.status) {
+        return Err(HttpError::Status(head.status));
     }
-    let body = if chunked {
+    let body = if head.chunked {
         read_chunked(&mut stream, limits.max_body).await?
-    } else if let Some(len) = length {
+    } else if let Some(len) = head.length {
         if len > limits.max_body {
             return Err(HttpError::TooLarge(limits.max_body));
         }
@@ -208,7 +232,10 @@ async fn exchange(
         }
         body
     };
-    Ok(Response { status, body })
+    Ok(Response {
+        status: head.status,
+        body,
+    })
 }
 
 /// `GET url` for the `len` bytes at `start` (`Range: bytes=start-(start+len-1)`). A server
@@ -232,30 +259,8 @@ async fn range_exchange(url: &Url, start: u64, len: u64) -> Result<Vec<u8>, Http
         return Ok(Vec::new());
     }
     let want = usize::try_from(len).map_err(|_| HttpError::TooLarge(usize::MAX))?;
-    let stream = TcpStream::connect((url.host.as_str(), url.port)).await?;
-    let _ = stream.set_nodelay(true);
-    let mut stream = BufReader::new(stream);
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: peercdn/{}\r\nAccept-Encoding: identity\r\nRange: bytes={start}-{}\r\nConnection: close\r\n\r\n",
-        url.target,
-        url.host_header(),
-        env!("CARGO_PKG_VERSION"),
-        start + len - 1
-    );
-    stream.get_mut().write_all(request.as_bytes()).await?;
-    let head = read_head(&mut stream).await?;
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or(HttpError::Malformed("bad status line"))?;
-    let chunked = lines.any(|l| {
-        l.split_once(':').is_some_and(|(n, v)| {
-            n.eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-        })
-    });
+    let (mut stream, head) = send_get(url, Some((start, start + len - 1))).await?;
+    let (status, chunked) = (head.status, head.chunked);
     let skip = match status {
         206 => 0,
         200 => start,

@@ -55,11 +55,7 @@ impl Registry {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Torrents> {
-        // A panic while holding the lock cannot leave the maps half-changed (one insert or
-        // remove of plain values): the data is still good.
-        self.torrents
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.torrents)
     }
 }
 

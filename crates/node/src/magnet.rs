@@ -37,6 +37,7 @@ use torrent_format::bencode::encode_bytes;
 use torrent_format::magnet::PeerAddr;
 use torrent_format::{Magnet, Metainfo, MetainfoError};
 
+use crate::clock;
 use crate::torrent::{Announce, AnnounceReply, AnnounceRequest, CONNECT_TIMEOUT};
 use crate::trackers::Trackers;
 
@@ -560,12 +561,4 @@ async fn run_connection(
             () = tokio::time::sleep_until(wake.into()) => session.handle_timeout(clock()),
         }
     }
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the runtime reads the clock for the sans-IO fetch and sessions"
-)]
-fn clock() -> Instant {
-    Instant::now()
 }

@@ -63,6 +63,24 @@ enum Command {
     Simulate(simulate::Args),
 }
 
+/// The runtime of the commands that do network I/O: two worker threads (this machine's cores).
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| output::failure("io_error", format!("cannot start the runtime: {e}")))
+}
+
+/// The clock, for the commands that time themselves for the user.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the commands measure their own durations for the user"
+)]
+fn clock() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (json, result) = match cli.command {

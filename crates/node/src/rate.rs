@@ -9,6 +9,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::clock;
+
 /// A shared byte-rate limit.
 #[derive(Debug)]
 pub struct RateLimiter {
@@ -45,10 +47,7 @@ impl RateLimiter {
 
     /// Takes `bytes` from the bucket; returns how long to wait before moving more.
     pub fn take(&self, bytes: usize, now: Instant) -> Duration {
-        let mut s = self
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = crate::lock(&self.state);
         let elapsed = now.saturating_duration_since(s.at).as_secs_f64();
         s.at = s.at.max(now);
         s.tokens = (s.tokens + elapsed * self.rate).min(self.burst);
@@ -67,14 +66,6 @@ impl RateLimiter {
             tokio::time::sleep(wait).await;
         }
     }
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the runtime's rate limiter reads the clock"
-)]
-fn clock() -> Instant {
-    Instant::now()
 }
 
 #[cfg(test)]

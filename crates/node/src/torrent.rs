@@ -27,6 +27,7 @@ use swarm::{Action, AnnounceEvent, Event, PeerKey, Swarm};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::clock;
 use crate::conn::{self, ConnEvent, Frame, Outbox};
 use crate::disk::{Disk, DiskError, DiskPool, Done, Job};
 use crate::webseed::{FetchError, WebSeed};
@@ -213,14 +214,6 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
         status,
         task,
     })
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the runtime reads the clock and hands it to the sans-IO engine"
-)]
-fn clock() -> Instant {
-    Instant::now()
 }
 
 /// Results of tasks the actor spawned.
@@ -533,27 +526,39 @@ impl Actor {
                 break;
             }
         }
+        // Published only when something changed; `left` (a walk over the pieces) only when a
+        // piece was verified, the one thing that changes it.
         let (uploaded, downloaded) = self.swarm.transferred();
-        let status = Status {
-            have: self.swarm.have().count(),
-            pieces: self.swarm.have().len(),
-            left: self.swarm.left(),
-            downloaded,
-            uploaded,
-            peers: self.swarm.num_peers(),
-            finished: self.swarm.is_finished(),
-            tracker_error: self.tracker_error.clone(),
-            disk_error: self.disk_error.clone(),
-            stopped: false,
-            banned: self.banned.clone(),
-        };
+        let have = self.swarm.have().count();
+        let peers = self.swarm.num_peers();
+        let finished = self.swarm.is_finished();
+        let (swarm, banned) = (&self.swarm, &self.banned);
+        let (tracker_error, disk_error) = (&self.tracker_error, &self.disk_error);
         self.status.send_if_modified(|s| {
-            if *s == status {
-                false
-            } else {
-                *s = status;
-                true
+            let changed = s.have != have
+                || s.downloaded != downloaded
+                || s.uploaded != uploaded
+                || s.peers != peers
+                || s.finished != finished
+                || s.tracker_error != *tracker_error
+                || s.disk_error != *disk_error
+                // Bans only accumulate.
+                || s.banned.len() != banned.len();
+            if !changed {
+                return false;
             }
+            if s.have != have {
+                s.left = swarm.left();
+            }
+            s.have = have;
+            s.downloaded = downloaded;
+            s.uploaded = uploaded;
+            s.peers = peers;
+            s.finished = finished;
+            s.tracker_error.clone_from(tracker_error);
+            s.disk_error.clone_from(disk_error);
+            s.banned.clone_from(banned);
+            true
         });
     }
 

@@ -42,12 +42,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         (None, None, None) => Some(SocketAddr::from(([0, 0, 0, 0], 8000))),
         (http, _, _) => http,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| failure("io_error", format!("cannot start the runtime: {e}")))?;
-    runtime.block_on(async {
+    crate::runtime()?.block_on(async {
         let table = Table::new(Config {
             rng_seed: u64::from_le_bytes(peercdn::client::random_bytes::<8>()),
             ..Config::default()

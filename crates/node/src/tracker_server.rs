@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::BufReader;
 use tokio::net::{TcpListener, UdpSocket};
@@ -16,6 +16,7 @@ use tracker::http::server::{RequestLimits, respond};
 use tracker::server::{Config, SwarmTable};
 use tracker::udp::server::{Config as UdpConfig, Server as UdpServer};
 
+use crate::clock;
 use crate::http::{read_request, write_response};
 
 /// A swarm table shared by the tracker's transports.
@@ -33,11 +34,7 @@ impl Table {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, SwarmTable> {
-        // Every change to the table is a single call that either completes or panics before
-        // changing anything we rely on: a poisoned lock still guards good data.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::lock(&self.inner)
     }
 
     /// Expires peers that stopped announcing, forever (run it as a task).
@@ -54,14 +51,6 @@ impl Table {
     pub fn stats(&self, info_hash: [u8; 20]) -> Option<tracker::ScrapeStats> {
         self.lock().stats(&tracker::InfoHash(info_hash))
     }
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the tracker's runtime reads the clock for the sans-IO table"
-)]
-fn clock() -> Instant {
-    Instant::now()
 }
 
 /// Serves HTTP announces and scrapes on `listener` until the task is dropped.
@@ -168,13 +157,6 @@ pub async fn serve_ws(listener: TcpListener, table: Table) {
     }
 }
 
-fn lock_relay(relay: &Mutex<Relay>) -> std::sync::MutexGuard<'_, Relay> {
-    // Every change is one call into the sans-IO server: a panic leaves no half-done state.
-    relay
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
 async fn ws_connection(
     stream: tokio::net::TcpStream,
     relay: &Mutex<Relay>,
@@ -195,7 +177,7 @@ async fn ws_connection(
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let id = {
-        let mut r = lock_relay(relay);
+        let mut r = crate::lock(relay);
         r.next += 1;
         let id = tracker::server::SocketId(r.next);
         r.sockets.insert(id, tx);
@@ -205,7 +187,7 @@ async fn ws_connection(
         tokio::select! {
             incoming = source.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    let mut r = lock_relay(relay);
+                    let mut r = crate::lock(relay);
                     r.server.handle_text(clock(), id, text.as_str(), &mut table.lock());
                     r.flush();
                 }
@@ -228,7 +210,7 @@ async fn ws_connection(
             },
         }
     };
-    let mut r = lock_relay(relay);
+    let mut r = crate::lock(relay);
     r.sockets.remove(&id);
     r.server.handle_close(id, &mut table.lock());
     r.flush();

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracker::http::{Limits as ResponseLimits, announce_url, parse_announce_response};
 use tracker::udp;
@@ -16,6 +16,7 @@ use tracker::{AnnounceResponse, Event, InfoHash, PeerId, Reply};
 
 use crate::http;
 use crate::torrent::{Announce, AnnounceFuture, AnnounceReply, AnnounceRequest};
+use crate::{clock, lock};
 
 /// The trackers of one torrent.
 #[derive(Clone, Debug)]
@@ -69,11 +70,6 @@ impl Trackers {
             .flatten()
             .all(|url| !is_supported(url))
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // The guarded data is replaced whole under the lock: a panic cannot leave it half-written.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn is_supported(url: &str) -> bool {
@@ -230,12 +226,4 @@ impl Inner {
             }
         }
     }
-}
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "the runtime reads the clock for the sans-IO UDP client"
-)]
-fn clock() -> Instant {
-    Instant::now()
 }

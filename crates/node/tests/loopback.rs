@@ -112,13 +112,6 @@ async fn listen(registry: &Registry, ip: &str) -> SocketAddr {
 }
 
 async fn finished(status: &mut tokio::sync::watch::Receiver<torrent::Status>) {
-    let mut st = status.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            eprintln!("{:?}", *st.borrow_and_update());
-        }
-    });
     tokio::time::timeout(Duration::from_secs(60), status.wait_for(|s| s.finished))
         .await
         .expect("the download finishes within a minute")

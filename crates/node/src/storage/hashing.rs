@@ -11,7 +11,8 @@ use torrent_format::merkle;
 use torrent_format::metainfo::Version;
 
 use super::error::{Op, StorageError};
-use super::{Storage, lock, short_file};
+use super::{Storage, short_file};
+use crate::lock;
 
 impl Storage {
     /// Re-hashes `pieces` on `threads` worker threads (at least one: the calling thread

@@ -85,7 +85,7 @@ use std::collections::BTreeSet;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use peer_wire::{Bitfield, PieceIndex};
 use torrent_format::Metainfo;
@@ -94,6 +94,7 @@ use torrent_format::layout::Layout;
 pub use error::{Op, StorageError};
 pub use resume::ResumeState;
 
+use crate::lock;
 use files::{Found, Handles};
 use pieces::PieceTable;
 
@@ -409,12 +410,6 @@ impl Storage {
         lock(&self.unsynced_dirs).extend(failed_dirs);
         first_error.map_or(Ok(()), Err)
     }
-}
-
-/// Locks a mutex, ignoring poisoning: every critical section here leaves its data consistent
-/// at each step, so a panic elsewhere does not make it unusable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// `read_exact_at`'s end-of-file error, with a message a user can act on.

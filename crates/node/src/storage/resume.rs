@@ -39,9 +39,10 @@ use torrent_format::bencode::{self, DecodeOptions, OwnedValue};
 use torrent_format::hash::sha256;
 use torrent_format::{InfoHashV1, InfoHashV2, InfoHashes, Metainfo};
 
+use super::Storage;
 use super::error::{Op, StorageError};
 use super::files::Found;
-use super::{Storage, lock};
+use crate::lock;
 
 /// The folder, directly under a download folder, that [`default_path`] puts resume state in.
 /// [`Storage::open`] refuses torrents whose files would land in it, so that a torrent cannot
