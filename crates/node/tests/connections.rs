@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use support::{Proc, TempDir, content, make_torrent, peercdn};
+use support::{TempDir, completes, content, make_torrent, peercdn_download, peercdn_seed};
 use torrent_format::Metainfo;
 
 const SIZE: usize = 16 << 20;
@@ -51,21 +51,12 @@ fn five_hundred_greedy_connections_neither_exhaust_memory_nor_stop_the_seed() {
     let torrent = make_torrent(dir.path(), "file.bin", SIZE, "256K", &[]);
     let meta = Metainfo::from_bytes(&std::fs::read(&torrent).expect("created")).expect("valid");
     let info_hash = meta.info_hashes().v1.expect("a v1 torrent").0;
-    let mut seed = Proc::spawn(
-        "peercdn seed",
-        peercdn()
-            .arg("seed")
-            .arg(&torrent)
-            .arg(dir.path().join("seed/file.bin"))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--json",
-                "--max-connections",
-                "600",
-            ]),
+    let (mut seed, started) = peercdn_seed(
+        &torrent,
+        &dir.path().join("seed/file.bin"),
+        "127.0.0.1:0",
+        &["--max-connections", "600"],
     );
-    let started = seed.wait_event(Duration::from_secs(60), "started");
     let addr = started["listen"].as_str().expect("listen").to_string();
     let pid = started["pid"].as_u64().expect("pid");
     let baseline = vm_rss_kib(pid);
@@ -80,17 +71,12 @@ fn five_hundred_greedy_connections_neither_exhaust_memory_nor_stop_the_seed() {
 
     // A real downloader gets the whole file while the 500 hang on.
     let out = dir.path().join("out");
-    let mut dl = Proc::spawn(
-        "peercdn download",
-        peercdn()
-            .arg("download")
-            .arg(&torrent)
-            .arg("-o")
-            .arg(&out)
-            .args(["--listen", "127.0.0.1:0", "--json", "--peer", &addr]),
-    );
-    dl.wait_event(Duration::from_secs(120), "complete");
-    assert_eq!(dl.wait_exit(Duration::from_secs(30)), Some(0));
+    completes(&mut peercdn_download(
+        &torrent,
+        &out,
+        "127.0.0.1:0",
+        &["--peer", &addr],
+    ));
     assert!(std::fs::read(out.join("file.bin")).expect("downloaded") == content(SIZE, 7));
 
     // Each greedy peer costs at most its bounded buffers: 500 of them, well under 64 MiB.

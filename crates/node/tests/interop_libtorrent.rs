@@ -6,7 +6,8 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    Proc, TempDir, content, have_libtorrent, libtorrent_peer, make_torrent, peercdn, start_tracker,
+    Proc, TempDir, completes, content, have_libtorrent, libtorrent_peer, libtorrent_seed,
+    make_torrent, peercdn_download, peercdn_seed, start_tracker,
 };
 
 const SIZE: usize = 8 * 1024 * 1024 + 4321;
@@ -19,28 +20,9 @@ fn peercdn_downloads_from_a_libtorrent_seed_through_our_tracker() {
     let dir = TempDir::new("from-libtorrent");
     let (_tracker, url) = start_tracker();
     let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "256K", &[&url]);
-    let mut seed = Proc::spawn(
-        "libtorrent seed",
-        libtorrent_peer()
-            .arg("--save")
-            .arg(dir.path().join("seed"))
-            .arg("--torrent")
-            .arg(&torrent)
-            .arg("--seed"),
-    );
-    seed.wait_event(Duration::from_secs(60), "ready");
+    let (_seed, _) = libtorrent_seed(dir.path(), &torrent);
     let out = dir.path().join("out");
-    let mut leech = Proc::spawn(
-        "peercdn download",
-        peercdn()
-            .arg("download")
-            .arg(&torrent)
-            .arg("-o")
-            .arg(&out)
-            .args(["--listen", "127.0.0.1:0", "--json"]),
-    );
-    leech.wait_event(Duration::from_secs(120), "complete");
-    assert_eq!(leech.wait_exit(Duration::from_secs(30)), Some(0));
+    completes(&mut peercdn_download(&torrent, &out, "127.0.0.1:0", &[]));
     assert!(
         std::fs::read(out.join("movie.bin")).expect("downloaded") == content(SIZE, 7),
         "the download is byte-exact"
@@ -55,15 +37,12 @@ fn libtorrent_downloads_from_a_peercdn_seed_through_our_tracker() {
     let dir = TempDir::new("to-libtorrent");
     let (_tracker, url) = start_tracker();
     let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "256K", &[&url]);
-    let mut seed = Proc::spawn(
-        "peercdn seed",
-        peercdn()
-            .arg("seed")
-            .arg(&torrent)
-            .arg(dir.path().join("seed/movie.bin"))
-            .args(["--listen", "127.0.0.1:0", "--json"]),
+    let (_seed, _) = peercdn_seed(
+        &torrent,
+        &dir.path().join("seed/movie.bin"),
+        "127.0.0.1:0",
+        &[],
     );
-    seed.wait_event(Duration::from_secs(60), "started");
     let out = dir.path().join("lt");
     std::fs::create_dir_all(&out).expect("writable");
     let mut leech = Proc::spawn(
@@ -89,16 +68,7 @@ fn peercdn_downloads_a_magnet_link_from_a_libtorrent_seed() {
     let dir = TempDir::new("magnet-from-libtorrent");
     let (_tracker, url) = start_tracker();
     let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "256K", &[&url]);
-    let mut seed = Proc::spawn(
-        "libtorrent seed",
-        libtorrent_peer()
-            .arg("--save")
-            .arg(dir.path().join("seed"))
-            .arg("--torrent")
-            .arg(&torrent)
-            .arg("--seed"),
-    );
-    seed.wait_event(Duration::from_secs(60), "ready");
+    let (_seed, _) = libtorrent_seed(dir.path(), &torrent);
     support::wait_for_seeds(
         &url,
         &support::info_hash_hex(&torrent),
@@ -112,17 +82,7 @@ fn peercdn_downloads_a_magnet_link_from_a_libtorrent_seed() {
         url.replace(':', "%3A").replace('/', "%2F")
     );
     let out = dir.path().join("out");
-    let mut leech = Proc::spawn(
-        "peercdn download (magnet)",
-        peercdn()
-            .arg("download")
-            .arg(&magnet)
-            .arg("-o")
-            .arg(&out)
-            .args(["--listen", "127.0.0.1:0", "--json"]),
-    );
-    leech.wait_event(Duration::from_secs(120), "complete");
-    assert_eq!(leech.wait_exit(Duration::from_secs(30)), Some(0));
+    completes(&mut peercdn_download(&magnet, &out, "127.0.0.1:0", &[]));
     assert!(
         std::fs::read(out.join("movie.bin")).expect("downloaded") == content(SIZE, 7),
         "the download from a magnet link is byte-exact"

@@ -15,8 +15,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use support::{
-    Proc, TempDir, content, have_libtorrent, have_node_packages, info_hash_hex, libtorrent_peer,
-    make_torrent, peercdn, start_bittorrent_tracker, start_tracker_with_udp, wait_for_seeds,
+    Proc, TempDir, completes, content, have_libtorrent, have_node_packages, info_hash_hex,
+    libtorrent_peer, libtorrent_seed, make_torrent, peercdn_download, peercdn_seed,
+    start_bittorrent_tracker, start_tracker_with_udp, wait_for_seeds,
 };
 
 const SIZE: usize = 8 * 1024 * 1024 + 4321;
@@ -100,44 +101,17 @@ fn through_our_udp_tracker(name: &str, direction: Direction) {
 fn swarm(dir: &Path, torrent: &Path, direction: Direction, seed_announced: impl FnOnce()) {
     match direction {
         Direction::FromLibtorrent => {
-            let mut seed = Proc::spawn(
-                "libtorrent seed",
-                libtorrent_peer()
-                    .arg("--save")
-                    .arg(dir.join("seed"))
-                    .arg("--torrent")
-                    .arg(torrent)
-                    .arg("--seed"),
-            );
-            seed.wait_event(Duration::from_secs(60), "ready");
+            let (_seed, _) = libtorrent_seed(dir, torrent);
             seed_announced();
             let out = dir.join("out");
-            let mut leech = Proc::spawn(
-                "peercdn download",
-                peercdn()
-                    .arg("download")
-                    .arg(torrent)
-                    .arg("-o")
-                    .arg(&out)
-                    .args(["--listen", "127.0.0.1:0", "--json"]),
-            );
-            leech.wait_event(Duration::from_secs(120), "complete");
-            assert_eq!(leech.wait_exit(Duration::from_secs(30)), Some(0));
+            completes(&mut peercdn_download(torrent, &out, "127.0.0.1:0", &[]));
             assert!(
                 std::fs::read(out.join("movie.bin")).expect("downloaded") == content(SIZE, 7),
                 "the download is byte-exact"
             );
         }
         Direction::ToLibtorrent => {
-            let mut seed = Proc::spawn(
-                "peercdn seed",
-                peercdn()
-                    .arg("seed")
-                    .arg(torrent)
-                    .arg(dir.join("seed/movie.bin"))
-                    .args(["--listen", "127.0.0.1:0", "--json"]),
-            );
-            seed.wait_event(Duration::from_secs(60), "started");
+            let (_seed, _) = peercdn_seed(torrent, &dir.join("seed/movie.bin"), "127.0.0.1:0", &[]);
             seed_announced();
             let out = dir.join("lt");
             std::fs::create_dir_all(&out).expect("writable");

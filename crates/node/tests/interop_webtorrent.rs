@@ -11,8 +11,8 @@ mod support;
 use std::time::Duration;
 
 use support::{
-    Proc, TempDir, content, have_node_packages, info_hash_hex, make_torrent, peercdn,
-    start_tracker, wait_for_seeds, webtorrent_peer,
+    Proc, TempDir, completes, content, have_node_packages, info_hash_hex, make_torrent, peercdn,
+    peercdn_download, start_tracker, wait_for_seeds, webtorrent_peer,
 };
 
 const SIZE: usize = 8 * 1024 * 1024 + 4321;
@@ -38,17 +38,7 @@ fn peercdn_downloads_from_a_webtorrent_seed_through_our_tracker() {
     seed.wait_event(Duration::from_secs(60), "ready");
     wait_for_seeds(&url, &info_hash_hex(&torrent), 1, Duration::from_secs(20));
     let out = dir.path().join("out");
-    let mut leech = Proc::spawn(
-        "peercdn download",
-        peercdn()
-            .arg("download")
-            .arg(&torrent)
-            .arg("-o")
-            .arg(&out)
-            .args(["--listen", "127.0.0.1:0", "--json"]),
-    );
-    leech.wait_event(Duration::from_secs(120), "complete");
-    assert_eq!(leech.wait_exit(Duration::from_secs(30)), Some(0));
+    completes(&mut peercdn_download(&torrent, &out, "127.0.0.1:0", &[]));
     assert!(
         std::fs::read(out.join("movie.bin")).expect("downloaded") == content(SIZE, 7),
         "the download is byte-exact"

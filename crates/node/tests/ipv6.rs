@@ -2,36 +2,21 @@
 
 mod support;
 
-use std::time::Duration;
-
-use support::{Proc, TempDir, content, make_torrent, peercdn};
+use support::{TempDir, completes, content, make_torrent, peercdn_download, peercdn_seed};
 
 #[test]
 fn a_download_works_over_ipv6_loopback() {
     let dir = TempDir::new("ipv6");
     let torrent = make_torrent(dir.path(), "v6.bin", 3 << 20, "256K", &[]);
-    let mut seed = Proc::spawn(
-        "peercdn seed",
-        peercdn()
-            .arg("seed")
-            .arg(&torrent)
-            .arg(dir.path().join("seed/v6.bin"))
-            .args(["--listen", "[::1]:0", "--json"]),
-    );
-    let started = seed.wait_event(Duration::from_secs(60), "started");
+    let (_seed, started) = peercdn_seed(&torrent, &dir.path().join("seed/v6.bin"), "[::1]:0", &[]);
     let addr = started["listen"].as_str().expect("listen").to_string();
     assert!(addr.starts_with("[::1]:"), "{addr}");
     let out = dir.path().join("out");
-    let mut dl = Proc::spawn(
-        "peercdn download",
-        peercdn()
-            .arg("download")
-            .arg(&torrent)
-            .arg("-o")
-            .arg(&out)
-            .args(["--listen", "[::1]:0", "--json", "--peer", &addr]),
-    );
-    dl.wait_event(Duration::from_secs(60), "complete");
-    assert_eq!(dl.wait_exit(Duration::from_secs(30)), Some(0));
+    completes(&mut peercdn_download(
+        &torrent,
+        &out,
+        "[::1]:0",
+        &["--peer", &addr],
+    ));
     assert!(std::fs::read(out.join("v6.bin")).expect("downloaded") == content(3 << 20, 7));
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use peercdn::client::{AddOptions, Node, NodeConfig, random_peer_id};
 use peercdn::magnet::fetch_metadata;
 use peercdn::storage::Mode;
-use support::{Proc, TempDir, have_libtorrent, libtorrent_peer, make_torrent, start_tracker};
+use support::{TempDir, have_libtorrent, libtorrent_seed, make_torrent, start_tracker};
 use torrent_format::{Magnet, Metainfo};
 
 /// Over 1000 pieces of 16 KiB: an info dictionary of two ut_metadata pieces.
@@ -54,22 +54,6 @@ fn assert_same_torrent(fetched: &Metainfo, original: &Metainfo, trackers: &[&str
     assert_eq!(files(fetched), files(original));
     let tiers: Vec<Vec<String>> = trackers.iter().map(|t| vec![t.to_string()]).collect();
     assert_eq!(fetched.trackers(), &tiers[..]);
-}
-
-/// A libtorrent seed of `torrent` (data in `dir/seed`); returns it and its port.
-fn libtorrent_seed(dir: &Path, torrent: &Path) -> (Proc, u16) {
-    let mut seed = Proc::spawn(
-        "libtorrent seed",
-        libtorrent_peer()
-            .arg("--save")
-            .arg(dir.join("seed"))
-            .arg("--torrent")
-            .arg(torrent)
-            .arg("--seed"),
-    );
-    let ready = seed.wait_event(Duration::from_secs(60), "ready");
-    let port = ready["port"].as_u64().expect("a port") as u16;
-    (seed, port)
 }
 
 #[test]

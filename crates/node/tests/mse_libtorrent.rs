@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use peer_wire::{Handshake, InfoHash, PeerId, Reserved};
 use peercdn::mse_io::{self, Encryption};
-use support::{Proc, TempDir, content, have_libtorrent, libtorrent_peer, make_torrent, peercdn};
+use support::{
+    Proc, TempDir, content, have_libtorrent, libtorrent_peer, make_torrent, peercdn_seed,
+};
 
 const SIZE: usize = 8 * 1024 * 1024 + 4321;
 
@@ -59,15 +61,12 @@ fn libtorrent_downloads(name: &str, lt_args: &[&str]) -> Vec<String> {
     }
     let dir = TempDir::new(name);
     let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "256K", &[]);
-    let mut seed = Proc::spawn(
-        "peercdn seed",
-        peercdn()
-            .arg("seed")
-            .arg(&torrent)
-            .arg(dir.path().join("seed/movie.bin"))
-            .args(["--listen", "127.0.0.1:0", "--json"]),
+    let (_seed, started) = peercdn_seed(
+        &torrent,
+        &dir.path().join("seed/movie.bin"),
+        "127.0.0.1:0",
+        &[],
     );
-    let started = seed.wait_event(Duration::from_secs(60), "started");
     let addr = started["listen"]
         .as_str()
         .expect("the seed says where it listens");

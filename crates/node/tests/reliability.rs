@@ -8,18 +8,15 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Proc, TempDir, content, make_torrent, peercdn};
+use support::{Proc, TempDir, content, make_torrent, peercdn_download, peercdn_seed};
 
 fn seed(dir: &Path, torrent: &Path, name: &str, rate: &str) -> (Proc, String) {
-    let mut seed = Proc::spawn(
-        "peercdn seed",
-        peercdn()
-            .arg("seed")
-            .arg(torrent)
-            .arg(dir.join("seed").join(name))
-            .args(["--listen", "127.0.0.1:0", "--json", "--upload-rate", rate]),
+    let (seed, started) = peercdn_seed(
+        torrent,
+        &dir.join("seed").join(name),
+        "127.0.0.1:0",
+        &["--upload-rate", rate],
     );
-    let started = seed.wait_event(Duration::from_secs(60), "started");
     let addr = started["listen"]
         .as_str()
         .expect("listen address")
@@ -28,15 +25,7 @@ fn seed(dir: &Path, torrent: &Path, name: &str, rate: &str) -> (Proc, String) {
 }
 
 fn download(torrent: &Path, out: &Path, peer: &str) -> Proc {
-    Proc::spawn(
-        "peercdn download",
-        peercdn()
-            .arg("download")
-            .arg(torrent)
-            .arg("-o")
-            .arg(out)
-            .args(["--listen", "127.0.0.1:0", "--json", "--peer", peer]),
-    )
+    peercdn_download(torrent, out, "127.0.0.1:0", &["--peer", peer])
 }
 
 #[test]
@@ -148,15 +137,7 @@ fn a_download_with_no_peers_says_so_and_what_to_do() {
     let dir = TempDir::new("nopeers");
     let torrent = make_torrent(dir.path(), "lonely.bin", 1 << 20, "256K", &[]);
     let out = dir.path().join("out");
-    let mut dl = Proc::spawn(
-        "peercdn download",
-        peercdn()
-            .arg("download")
-            .arg(&torrent)
-            .arg("-o")
-            .arg(&out)
-            .args(["--listen", "127.0.0.1:0", "--json"]),
-    );
+    let mut dl = peercdn_download(&torrent, &out, "127.0.0.1:0", &[]);
     let warning = dl.wait_event(Duration::from_secs(90), "warning");
     let message = warning["message"].as_str().unwrap_or_default();
     assert!(message.contains("no peers"), "{message}");

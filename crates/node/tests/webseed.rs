@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{Proc, TempDir, content, peercdn};
+use support::{Proc, TempDir, completes, content, peercdn, peercdn_download};
 
 /// `python3 -m http.server` serving `root` on a free port; returns it and its base URL.
 fn http_server(root: &Path) -> (Proc, String) {
@@ -49,17 +49,7 @@ fn create(input: &Path, torrent: &Path, web_seed: &str) {
 }
 
 fn download(torrent: &Path, out: &Path) {
-    let mut dl = Proc::spawn(
-        "peercdn download",
-        peercdn()
-            .arg("download")
-            .arg(torrent)
-            .arg("-o")
-            .arg(out)
-            .args(["--listen", "127.0.0.1:0", "--json"]),
-    );
-    dl.wait_event(Duration::from_secs(120), "complete");
-    assert_eq!(dl.wait_exit(Duration::from_secs(30)), Some(0));
+    completes(&mut peercdn_download(torrent, out, "127.0.0.1:0", &[]));
 }
 
 #[test]

@@ -441,3 +441,67 @@ fn scrape_complete(announce: &str, info_hash: &str) -> Result<u64, String> {
         .collect();
     digits.parse().map_err(|_| "a malformed scrape".to_string())
 }
+
+/// A libtorrent seed of `torrent` whose data is in `dir/seed`, ready; returns it and its port.
+pub(crate) fn libtorrent_seed(dir: &Path, torrent: &Path) -> (Proc, u16) {
+    let mut seed = Proc::spawn(
+        "libtorrent seed",
+        libtorrent_peer()
+            .arg("--save")
+            .arg(dir.join("seed"))
+            .arg("--torrent")
+            .arg(torrent)
+            .arg("--seed"),
+    );
+    let ready = seed.wait_event(Duration::from_secs(60), "ready");
+    let port = ready["port"].as_u64().expect("a port") as u16;
+    (seed, port)
+}
+
+/// `peercdn seed TORRENT DATA --listen LISTEN --json EXTRA...`, started; returns it and its
+/// `started` event (`listen`, `pid`).
+pub(crate) fn peercdn_seed(
+    torrent: &Path,
+    data: &Path,
+    listen: &str,
+    extra: &[&str],
+) -> (Proc, serde_json::Value) {
+    let mut seed = Proc::spawn(
+        "peercdn seed",
+        peercdn()
+            .arg("seed")
+            .arg(torrent)
+            .arg(data)
+            .args(["--listen", listen, "--json"])
+            .args(extra),
+    );
+    let started = seed.wait_event(Duration::from_secs(60), "started");
+    (seed, started)
+}
+
+/// `peercdn download SOURCE -o OUT --listen LISTEN --json EXTRA...` (SOURCE: a .torrent or a
+/// magnet link).
+pub(crate) fn peercdn_download(
+    source: impl AsRef<std::ffi::OsStr>,
+    out: &Path,
+    listen: &str,
+    extra: &[&str],
+) -> Proc {
+    Proc::spawn(
+        "peercdn download",
+        peercdn()
+            .arg("download")
+            .arg(source)
+            .arg("-o")
+            .arg(out)
+            .args(["--listen", listen, "--json"])
+            .args(extra),
+    )
+}
+
+/// Waits for a download's `complete` event and its exit with status 0; returns the event.
+pub(crate) fn completes(download: &mut Proc) -> serde_json::Value {
+    let complete = download.wait_event(Duration::from_secs(120), "complete");
+    assert_eq!(download.wait_exit(Duration::from_secs(30)), Some(0));
+    complete
+}
