@@ -175,6 +175,14 @@ async fn a_public_key_that_starts_with_19_is_still_mse() {
                 break;
             }
             Status::Partial => {
+                // What this step produced goes out before we wait for the answer to it.
+                out.clear();
+                let _ = a.poll_transmit(&mut out);
+                if !out.is_empty() {
+                    stream.write_all(&out).await.unwrap();
+                    out.clear();
+                    continue;
+                }
                 let n = tokio::time::timeout(Duration::from_secs(10), stream.read_buf(&mut buf))
                     .await
                     .expect("an answer")
