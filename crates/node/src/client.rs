@@ -18,6 +18,7 @@ use torrent_format::Metainfo;
 use crate::conn::Rates;
 use crate::disk::{Disk, DiskError};
 use crate::listen::{Listener, Registry};
+use crate::mse_io::Policy;
 use crate::rate::RateLimiter;
 use crate::storage::{Mode, Storage, StorageError, resume};
 use crate::torrent::{self, Status, TorrentHandle, TorrentParams};
@@ -42,11 +43,14 @@ pub struct NodeConfig {
     pub upload_rate: Option<u64>,
     /// Most bytes per second received from peers, all torrents together.
     pub download_rate: Option<u64>,
+    /// Protocol encryption (MSE/PE) for connections we dial and accept.
+    pub encryption: Policy,
 }
 
 impl NodeConfig {
     /// Listening on `listen`, with a fresh random peer id (`-PC0001-` and 12 random bytes
-    /// as printable characters), 50 connections per torrent, two disk threads.
+    /// as printable characters), 50 connections per torrent, two disk threads, encryption
+    /// [`Policy::Enabled`].
     pub fn new(listen: SocketAddr) -> Self {
         Self {
             listen,
@@ -55,6 +59,7 @@ impl NodeConfig {
             disk_threads: 2,
             upload_rate: None,
             download_rate: None,
+            encryption: Policy::Enabled,
         }
     }
 }
@@ -127,7 +132,7 @@ impl Node {
     /// Binds the listening port and starts accepting peers.
     pub async fn start(config: NodeConfig) -> std::io::Result<Self> {
         let registry = Registry::default();
-        let listener = Listener::bind(config.listen, registry.clone()).await?;
+        let listener = Listener::bind(config.listen, registry.clone(), config.encryption).await?;
         let local_addr = listener.local_addr()?;
         let listener = tokio::spawn(listener.run());
         let rates = Rates {
@@ -247,6 +252,7 @@ impl Node {
             announce,
             rates: self.rates.clone(),
             web_seeds: WebSeed::all(storage.metainfo()),
+            encryption: self.config.encryption,
         })?;
         self.registry.insert(InfoHash(info_hash), handle.commands());
         let saver = resume_path.clone().map(|path| {
@@ -391,6 +397,12 @@ impl Disk for StorageDisk {
 
     fn verify(&self, piece: PieceIndex) -> Result<bool, DiskError> {
         self.0.hash_piece(piece).map_err(|e| disk_error(&e))
+    }
+
+    fn read_cached(&self, block: BlockRef) -> Option<Bytes> {
+        self.0
+            .read_block_cached(block.piece, block.offset, block.len)
+            .map(Bytes::from)
     }
 }
 

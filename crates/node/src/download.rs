@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use peercdn::client::{AddOptions, Node, NodeConfig, Running, seed_dir};
+use peercdn::mse_io::Policy;
 use peercdn::storage::Mode;
 use peercdn::torrent::{Command, Status};
 use serde_json::json;
@@ -107,6 +108,30 @@ struct NetArgs {
     /// Most bytes per second to download (suffixes K, M, G)
     #[arg(long, value_name = "RATE", value_parser = crate::format::parse_size)]
     download_rate: Option<u64>,
+
+    /// Protocol encryption (MSE/PE): `enabled` dials encrypted and falls back to plain for
+    /// peers that do not speak it, and accepts both; `forced` uses and accepts only encrypted
+    /// handshakes; `disabled` only plain ones
+    #[arg(long, value_name = "POLICY", default_value = "enabled")]
+    encryption: EncryptionArg,
+}
+
+/// `--encryption`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum EncryptionArg {
+    Enabled,
+    Forced,
+    Disabled,
+}
+
+impl From<EncryptionArg> for Policy {
+    fn from(e: EncryptionArg) -> Self {
+        match e {
+            EncryptionArg::Enabled => Self::Enabled,
+            EncryptionArg::Forced => Self::Forced,
+            EncryptionArg::Disabled => Self::Disabled,
+        }
+    }
 }
 
 /// After this long without a single peer, `download` says so.
@@ -188,6 +213,7 @@ async fn run(
     config.max_connections = net.max_connections;
     config.upload_rate = net.upload_rate;
     config.download_rate = net.download_rate;
+    config.encryption = net.encryption.into();
     let node = Node::start(config).await.map_err(|e| {
         failure(
             "io_error",

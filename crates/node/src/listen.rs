@@ -12,7 +12,7 @@ use peer_wire::mse::StreamKeyHash;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::mse_io;
+use crate::mse_io::{self, Policy};
 use crate::torrent::Command;
 
 /// The torrents a listener serves, by info-hash (and by MSE stream-key hash, which an
@@ -64,14 +64,20 @@ impl Registry {
 pub struct Listener {
     listener: TcpListener,
     registry: Registry,
+    policy: Policy,
 }
 
 impl Listener {
-    /// Binds `addr` (port 0: any free port).
-    pub async fn bind(addr: SocketAddr, registry: Registry) -> std::io::Result<Self> {
+    /// Binds `addr` (port 0: any free port); connections are accepted by `policy`.
+    pub async fn bind(
+        addr: SocketAddr,
+        registry: Registry,
+        policy: Policy,
+    ) -> std::io::Result<Self> {
         Ok(Self {
             listener: TcpListener::bind(addr).await?,
             registry,
+            policy,
         })
     }
 
@@ -89,9 +95,10 @@ impl Listener {
                 continue;
             };
             let registry = self.registry.clone();
+            let policy = self.policy;
             tokio::spawn(async move {
                 let find = |hash: &StreamKeyHash| registry.find_stream_key(hash);
-                let Ok(incoming) = mse_io::accept(&mut stream, find).await else {
+                let Ok(incoming) = mse_io::accept(&mut stream, policy, find).await else {
                     return;
                 };
                 if let Some(torrent) = registry.get(&incoming.handshake.info_hash) {

@@ -8,10 +8,15 @@
 //! worth the CPU). A peer that offers only RC4 gets RC4, and the connection carries the cipher
 //! on ([`crate::conn`]).
 //!
-//! [`connect`] is the initiator, for dialing a peer that accepts only encrypted connections.
+//! [`connect`] is the initiator. [`dial`] is what a torrent runs to reach a peer, by
+//! [`Policy`]: with the default ([`Policy::Enabled`], as libtorrent and Transmission), MSE
+//! first and, if the peer does not speak it, a second connection with a plain handshake.
 //!
 //! The random choices of each handshake (private key, padding) come from the operating system
 //! ([`crate::client::random_bytes`]).
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use peer_wire::mse::{
@@ -48,21 +53,93 @@ pub enum Encryption {
     MseRc4,
 }
 
+/// Protocol encryption (MSE/PE): what a node dials with and what it accepts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Dial with MSE, and again with a plain handshake if the peer does not speak MSE; accept
+    /// both. libtorrent's and Transmission's default.
+    #[default]
+    Enabled,
+    /// MSE only, both ways: plain handshakes are neither sent nor accepted. (The stream after
+    /// the handshake may still be plaintext if the peer selects it.)
+    Forced,
+    /// Plain handshakes only, both ways.
+    Disabled,
+}
+
 /// Reads a fresh incoming connection's handshake, answering MSE first if the peer starts with
-/// it; `torrents` finds the torrent an MSE initiator names (see [`StreamKeyHash`]). Everything
-/// must arrive within [`HANDSHAKE_TIMEOUT`].
+/// it (unless `policy` refuses either kind); `torrents` finds the torrent an MSE initiator
+/// names (see [`StreamKeyHash`]). Everything must arrive within [`HANDSHAKE_TIMEOUT`].
 pub async fn accept(
     stream: &mut TcpStream,
+    policy: Policy,
     torrents: impl FnMut(&StreamKeyHash) -> Option<InfoHash>,
 ) -> Result<Incoming, String> {
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_inner(stream, torrents)).await {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept_inner(stream, policy, torrents)).await {
         Ok(r) => r,
         Err(_) => Err("no handshake in time".to_string()),
     }
 }
 
+/// An outgoing connection, ready for the BEP 3 handshake.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The connection.
+    pub stream: TcpStream,
+    /// What the peer already sent (after MSE, decrypted).
+    pub rest: BytesMut,
+    /// The keystreams, when MSE selected RC4.
+    pub cipher: Option<Box<Rc4Pair>>,
+    /// MSE failed and the connection is a second one with a plain handshake: the peer does
+    /// not speak MSE (dial it plainly next time).
+    pub fell_back: bool,
+}
+
+/// Connects to `addr` for the torrent `info_hash` by `policy` (`plain_known`: the peer is
+/// known not to speak MSE, so [`Policy::Enabled`] dials it plainly at once). Each TCP connect
+/// gets `connect_timeout`, MSE [`HANDSHAKE_TIMEOUT`]. Our BEP 3 handshake is not sent here:
+/// with MSE it follows the encrypted handshake (an empty initial payload), as the first bytes
+/// of the stream.
+pub async fn dial(
+    addr: SocketAddr,
+    info_hash: InfoHash,
+    policy: Policy,
+    plain_known: bool,
+    connect_timeout: Duration,
+) -> std::io::Result<Outgoing> {
+    let tcp = || async {
+        tokio::time::timeout(connect_timeout, TcpStream::connect(addr))
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    };
+    let plain = |stream, fell_back| Outgoing {
+        stream,
+        rest: BytesMut::new(),
+        cipher: None,
+        fell_back,
+    };
+    let mut stream = tcp().await?;
+    if policy == Policy::Disabled || (policy == Policy::Enabled && plain_known) {
+        return Ok(plain(stream, false));
+    }
+    match handshake_as_initiator(&mut stream, mse::Config::default(), info_hash, Vec::new()).await {
+        Ok(dialed) => Ok(Outgoing {
+            stream,
+            rest: dialed.rest,
+            cipher: dialed.cipher,
+            fell_back: false,
+        }),
+        Err(e) if policy == Policy::Forced => Err(std::io::Error::other(e)),
+        Err(_) => {
+            drop(stream);
+            Ok(plain(tcp().await?, true))
+        }
+    }
+}
+
 async fn accept_inner(
     stream: &mut TcpStream,
+    policy: Policy,
     mut torrents: impl FnMut(&StreamKeyHash) -> Option<InfoHash>,
 ) -> Result<Incoming, String> {
     let mut buf = BytesMut::with_capacity(1024);
@@ -71,6 +148,9 @@ async fn accept_inner(
     loop {
         match Handshake::decode(&buf) {
             Ok(Status::Complete((handshake, used))) => {
+                if policy == Policy::Forced {
+                    return Err("a plain handshake, and encryption is required".to_string());
+                }
                 buf.advance(used);
                 return Ok(Incoming {
                     handshake,
@@ -82,6 +162,9 @@ async fn accept_inner(
             Ok(Status::Partial) => read_more(stream, &mut buf, None).await?,
             Err(_) => break,
         }
+    }
+    if policy == Policy::Disabled {
+        return Err("not a BitTorrent handshake (and encryption is disabled)".to_string());
     }
     let entropy = Entropy::from_random(&random_bytes::<ENTROPY_LEN>());
     let mut responder = Responder::new(mse::Config::default(), entropy);
@@ -137,11 +220,21 @@ pub async fn connect(
     config: mse::Config,
     ours: &Handshake,
 ) -> Result<Dialed, String> {
+    let mut ia = Vec::with_capacity(68);
+    ours.encode(&mut ia);
+    handshake_as_initiator(stream, config, ours.info_hash, ia).await
+}
+
+/// MSE as initiator for the torrent `info_hash`, with `ia` as initial payload.
+async fn handshake_as_initiator(
+    stream: &mut TcpStream,
+    config: mse::Config,
+    info_hash: InfoHash,
+    ia: Vec<u8>,
+) -> Result<Dialed, String> {
     let connect = async {
-        let mut ia = Vec::with_capacity(68);
-        ours.encode(&mut ia);
         let entropy = Entropy::from_random(&random_bytes::<ENTROPY_LEN>());
-        let mut initiator = Initiator::new(config, entropy, ours.info_hash, ia)
+        let mut initiator = Initiator::new(config, entropy, info_hash, ia)
             .map_err(|e| format!("cannot start an encrypted handshake: {e}"))?;
         let mut out = Vec::new();
         let mut buf = BytesMut::with_capacity(1024);

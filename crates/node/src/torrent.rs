@@ -14,15 +14,16 @@
 //! peer's writer holds less than [`conn::HIGH_WATER`]; so memory stays bounded by the number of
 //! connections, whatever the peers send.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use peer_wire::{Bitfield, BlockRef, Handshake, Limits, PieceIndex};
+use peer_wire::{Bitfield, BlockRef, Handshake, InfoHash, Limits, PieceIndex};
 use swarm::{Action, AnnounceEvent, Event, PeerKey, Swarm};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -30,10 +31,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::clock;
 use crate::conn::{self, ConnEvent, Frame, Outbox};
 use crate::disk::{Disk, DiskError, DiskPool, Done, Job};
+use crate::mse_io::{self, Outgoing, Policy};
 use crate::webseed::{FetchError, WebSeed};
 
 /// Bytes of queued disk writes beyond which the actor stops reading from peers.
-pub const DISK_BACKLOG: usize = 8 << 20;
+pub const DISK_BACKLOG: usize = 4 << 20;
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,7 +70,9 @@ pub trait Announce: Send + Sync + 'static {
     fn announce(&self, request: AnnounceRequest) -> AnnounceFuture;
 }
 
-/// Progress, published after every change.
+/// Progress, published after every change; changes of the byte counts alone at most every
+/// [`BYTES_PUBLISH_INTERVAL`] (they change on nearly every event, and each publication wakes
+/// every watcher).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Status {
     /// Verified pieces.
@@ -163,15 +167,19 @@ pub struct TorrentParams {
     pub rates: conn::Rates,
     /// Its HTTP web seeds (BEP 19).
     pub web_seeds: Vec<WebSeed>,
+    /// Protocol encryption for the peers it dials.
+    pub encryption: Policy,
 }
 
 /// Starts a torrent on the current tokio runtime.
 pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
     let (commands, command_rx) = mpsc::channel(64);
     let (done_tx, done_rx) = mpsc::unbounded_channel();
+    let disk = Arc::clone(&params.disk);
     let pool = DiskPool::new(params.disk, params.disk_threads, done_tx)?;
     let now = clock();
     let num_pieces = params.config.geometry().num_pieces;
+    let info_hash = params.config.session.local.info_hash;
     let mut swarm = Swarm::new(params.config, params.have, now);
     for _ in &params.web_seeds {
         swarm.add_web_seed(now);
@@ -190,11 +198,14 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
     let actor = Actor {
         swarm,
         pool,
+        disk,
         conns: HashMap::new(),
         blocked: BTreeSet::new(),
         lost: BTreeSet::new(),
         announce: params.announce,
         rates: params.rates,
+        backlog: Backlog::default(),
+        reads_in_flight: 0,
         web_seeds: params.web_seeds.into_iter().map(Arc::new).collect(),
         conn_tx,
         internal_tx,
@@ -206,6 +217,11 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
         stop_done: false,
         banned: Vec::new(),
         paused_until: None,
+        bytes_stale_since: None,
+        info_hash,
+        encryption: params.encryption,
+        plain_peers: HashSet::new(),
+        deferred_reads: VecDeque::new(),
         pause: FIRST_PAUSE,
     };
     let task = tokio::spawn(actor.run(command_rx, conn_rx, done_rx, internal_rx));
@@ -218,7 +234,7 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
 
 /// Results of tasks the actor spawned.
 enum Internal {
-    Connected(SocketAddr, std::io::Result<TcpStream>),
+    Connected(SocketAddr, std::io::Result<Outgoing>),
     WebSeed(
         usize,
         Vec<BlockRef>,
@@ -230,6 +246,8 @@ enum Internal {
 struct Actor {
     swarm: Swarm,
     pool: DiskPool,
+    /// For reads that need no worker ([`Disk::read_cached`]).
+    disk: Arc<dyn Disk>,
     conns: HashMap<PeerKey, Outbox>,
     /// Peers whose writer was full when the engine had more for them.
     blocked: BTreeSet<PeerKey>,
@@ -252,9 +270,98 @@ struct Actor {
     banned: Vec<SocketAddr>,
     /// A full disk: no frames from peers are taken until then (the blocks would be lost).
     paused_until: Option<Instant>,
+    /// Since when the byte counts changed without being published.
+    bytes_stale_since: Option<Instant>,
+    info_hash: InfoHash,
+    encryption: Policy,
+    /// Peers that did not speak MSE when dialed: dialed plainly from then on.
+    plain_peers: HashSet<SocketAddr>,
+    /// Reads waiting for the send backlog to shrink below [`SEND_BACKLOG`].
+    deferred_reads: VecDeque<(PeerKey, BlockRef)>,
+    /// Blocks read for peers and still in memory.
+    backlog: Backlog,
+    /// Bytes of reads handed to the workers and not back yet.
+    reads_in_flight: usize,
     /// The next pause after a full disk (doubles up to a minute; reset by a verified piece).
     pause: Duration,
 }
+
+/// Bytes of blocks read for peers and still in memory (queued in the engine or a writer, or
+/// being read) beyond which the torrent reads no more for now. Each connection's queue is
+/// bounded too, but many peers that ask and never read could together hold many times this.
+pub const SEND_BACKLOG: usize = 4 << 20;
+
+/// Blocks read for peers and still in memory, over all of a torrent's connections: each block
+/// counts from the moment it is read until its last reference is dropped (written to the
+/// socket, or dropped with its connection), so nothing can leak from the count.
+#[derive(Clone, Debug, Default)]
+struct Backlog(Arc<BacklogInner>);
+
+#[derive(Debug, Default)]
+struct BacklogInner {
+    bytes: AtomicUsize,
+    /// The actor waits for the count to fall below half of [`SEND_BACKLOG`].
+    waiting: AtomicBool,
+    drained: tokio::sync::Notify,
+}
+
+impl Backlog {
+    /// Whether `extra` more bytes would put it at [`SEND_BACKLOG`] or over; if so,
+    /// [`Backlog::drained`] fires once it falls below half.
+    fn is_over(&self, extra: usize) -> bool {
+        let over = || self.0.bytes.load(Ordering::Acquire) + extra >= SEND_BACKLOG;
+        if !over() {
+            return false;
+        }
+        self.0.waiting.store(true, Ordering::Release);
+        // The last block may have gone in between: look again.
+        over()
+    }
+
+    /// `data`, counted until it is dropped.
+    fn hold(&self, data: Bytes) -> Bytes {
+        self.0.bytes.fetch_add(data.len(), Ordering::AcqRel);
+        Bytes::from_owner(Held {
+            data,
+            backlog: self.clone(),
+        })
+    }
+
+    /// Resolves once the count fell below half of [`SEND_BACKLOG`] after [`Backlog::is_over`].
+    async fn drained(&self) {
+        self.0.drained.notified().await;
+    }
+}
+
+/// A block's bytes and the backlog that counts them.
+struct Held {
+    data: Bytes,
+    backlog: Backlog,
+}
+
+impl AsRef<[u8]> for Held {
+    fn as_ref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let inner = &self.backlog.0;
+        let before = inner.bytes.fetch_sub(self.data.len(), Ordering::AcqRel);
+        if before - self.data.len() < SEND_BACKLOG / 2
+            && inner.waiting.swap(false, Ordering::AcqRel)
+        {
+            inner.drained.notify_one();
+        }
+    }
+}
+
+/// Most peers remembered as not speaking MSE.
+const MAX_PLAIN_PEERS: usize = 4096;
+
+/// How long a change of only the byte counts may wait before it is published.
+pub const BYTES_PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The first pause after a full disk.
 const FIRST_PAUSE: Duration = Duration::from_secs(2);
@@ -264,7 +371,7 @@ impl Actor {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut conn_rx: mpsc::Receiver<ConnEvent>,
-        mut done_rx: mpsc::UnboundedReceiver<Done>,
+        mut done_rx: mpsc::UnboundedReceiver<Vec<Done>>,
         mut internal_rx: mpsc::UnboundedReceiver<Internal>,
     ) {
         loop {
@@ -284,13 +391,22 @@ impl Actor {
                 .into_iter()
                 .chain(self.stopping)
                 .chain(self.paused_until)
+                .chain(self.bytes_stale_since.map(|t| t + BYTES_PUBLISH_INTERVAL))
                 .min()
                 .unwrap_or(now + Duration::from_secs(3600));
             let disk_ok = self.pool.pending_bytes() < DISK_BACKLOG && self.paused_until.is_none();
+            let backlog = self.backlog.clone();
             tokio::select! {
                 biased;
-                Some(done) = done_rx.recv() => self.on_disk(clock(), done),
+                Some(done) = done_rx.recv() => {
+                    let now = clock();
+                    for done in done {
+                        self.on_disk(now, done);
+                    }
+                }
                 Some(internal) = internal_rx.recv() => self.on_internal(clock(), internal),
+                // Blocks read earlier went out: the reads that waited for it can go on.
+                () = backlog.drained(), if !self.deferred_reads.is_empty() => {}
                 command = commands.recv() => match command {
                     Some(c) => self.on_command(clock(), c),
                     // Every handle is gone: stop.
@@ -412,16 +528,22 @@ impl Actor {
                 peer,
                 block,
                 result,
-            } => match result {
-                Ok(data) => self.swarm.handle_read(now, peer, block, data),
-                Err(error) => {
-                    // We cannot serve what we claimed to have: drop the peer rather than stall
-                    // it.
-                    self.note_disk_error(&error);
-                    self.conns.remove(&peer);
-                    self.swarm.handle_disconnected(now, peer);
+            } => {
+                self.reads_in_flight -= block.len as usize;
+                match result {
+                    Ok(data) => {
+                        let data = self.backlog.hold(data);
+                        self.swarm.handle_read(now, peer, block, data);
+                    }
+                    Err(error) => {
+                        // We cannot serve what we claimed to have: drop the peer rather than stall
+                        // it.
+                        self.note_disk_error(&error);
+                        self.conns.remove(&peer);
+                        self.swarm.handle_disconnected(now, peer);
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -431,13 +553,16 @@ impl Actor {
 
     fn on_internal(&mut self, now: Instant, internal: Internal) {
         match internal {
-            Internal::Connected(addr, Ok(stream)) => match self.swarm.add_peer(now, addr) {
+            Internal::Connected(addr, Ok(out)) => match self.swarm.add_peer(now, addr) {
                 Ok(key) => {
+                    if out.fell_back && self.plain_peers.len() < MAX_PLAIN_PEERS {
+                        self.plain_peers.insert(addr);
+                    }
                     let outbox = conn::spawn(
-                        stream,
-                        None,
+                        out.stream,
+                        out.cipher,
                         key,
-                        BytesMut::new(),
+                        out.rest,
                         true,
                         Limits::default(),
                         self.rates.clone(),
@@ -479,7 +604,26 @@ impl Actor {
     }
 
     /// Carries out everything the engine wants now, then publishes the status.
+    /// Reads a block a peer asked for: here if the page cache has it, else on a worker.
+    fn read(&mut self, now: Instant, peer: PeerKey, block: BlockRef) {
+        match self.disk.read_cached(block) {
+            Some(data) => {
+                let data = self.backlog.hold(data);
+                self.swarm.handle_read(now, peer, block, data);
+            }
+            None => {
+                self.reads_in_flight += block.len as usize;
+                self.pool.submit(Job::Read { peer, block });
+            }
+        }
+    }
+
     fn drive(&mut self, now: Instant) {
+        while !self.deferred_reads.is_empty() && !self.backlog.is_over(self.reads_in_flight) {
+            if let Some((peer, block)) = self.deferred_reads.pop_front() {
+                self.read(now, peer, block);
+            }
+        }
         loop {
             let mut progress = false;
             while let Some(action) = self.swarm.poll_action() {
@@ -526,27 +670,34 @@ impl Actor {
                 break;
             }
         }
+        self.pool.flush();
         // Published only when something changed; `left` (a walk over the pieces) only when a
-        // piece was verified, the one thing that changes it.
+        // piece was verified, the one thing that changes it; the byte counts alone at most
+        // every BYTES_PUBLISH_INTERVAL.
         let (uploaded, downloaded) = self.swarm.transferred();
         let have = self.swarm.have().count();
         let peers = self.swarm.num_peers();
         let finished = self.swarm.is_finished();
         let (swarm, banned) = (&self.swarm, &self.banned);
         let (tracker_error, disk_error) = (&self.tracker_error, &self.disk_error);
+        let stale_since = &mut self.bytes_stale_since;
         self.status.send_if_modified(|s| {
             let changed = s.have != have
-                || s.downloaded != downloaded
-                || s.uploaded != uploaded
                 || s.peers != peers
                 || s.finished != finished
                 || s.tracker_error != *tracker_error
                 || s.disk_error != *disk_error
                 // Bans only accumulate.
                 || s.banned.len() != banned.len();
-            if !changed {
+            let bytes_changed = s.downloaded != downloaded || s.uploaded != uploaded;
+            if bytes_changed && stale_since.is_none() {
+                *stale_since = Some(now);
+            }
+            let bytes_due = stale_since.is_some_and(|t| now >= t + BYTES_PUBLISH_INTERVAL);
+            if !changed && !bytes_due {
                 return false;
             }
+            *stale_since = None;
             if s.have != have {
                 s.left = swarm.left();
             }
@@ -566,13 +717,11 @@ impl Actor {
         match action {
             Action::Connect(addr) => {
                 let tx = self.internal_tx.clone();
+                let (info_hash, policy) = (self.info_hash, self.encryption);
+                let plain_known = self.plain_peers.contains(&addr);
                 tokio::spawn(async move {
                     let result =
-                        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await
-                        {
-                            Ok(r) => r,
-                            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
-                        };
+                        mse_io::dial(addr, info_hash, policy, plain_known, CONNECT_TIMEOUT).await;
                     let _ = tx.send(Internal::Connected(addr, result));
                 });
             }
@@ -590,7 +739,13 @@ impl Actor {
                 data,
             }),
             Action::Verify(piece) => self.pool.submit(Job::Verify(piece)),
-            Action::Read { peer, block } => self.pool.submit(Job::Read { peer, block }),
+            Action::Read { peer, block } => {
+                if self.deferred_reads.is_empty() && !self.backlog.is_over(self.reads_in_flight) {
+                    self.read(now, peer, block);
+                } else {
+                    self.deferred_reads.push_back((peer, block));
+                }
+            }
             Action::DigestBlocks { piece, blocks } => {
                 self.pool.submit(Job::Digest { piece, blocks });
             }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use peer_wire::{Bitfield, BlockRef, Geometry, InfoHash, PeerId, PieceIndex};
 use peercdn::disk::{Disk, DiskError};
 use peercdn::listen::{Listener, Registry};
+use peercdn::mse_io::Policy;
 use peercdn::torrent::{self, TorrentParams};
 use support::content;
 
@@ -97,15 +98,20 @@ impl Swarmlet {
             announce: None,
             rates: peercdn::conn::Rates::default(),
             web_seeds: Vec::new(),
+            encryption: Policy::Enabled,
         };
         (params, disk)
     }
 }
 
 async fn listen(registry: &Registry, ip: &str) -> SocketAddr {
-    let listener = Listener::bind(format!("{ip}:0").parse().unwrap(), registry.clone())
-        .await
-        .unwrap();
+    let listener = Listener::bind(
+        format!("{ip}:0").parse().unwrap(),
+        registry.clone(),
+        Policy::Enabled,
+    )
+    .await
+    .unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(listener.run());
     addr

@@ -14,7 +14,8 @@ use std::time::Duration;
 use peer_wire::{Handshake, InfoHash, PeerId, Reserved};
 use peercdn::mse_io::{self, Encryption};
 use support::{
-    Proc, TempDir, content, have_libtorrent, libtorrent_peer, make_torrent, peercdn_seed,
+    Proc, TempDir, completes, content, have_libtorrent, libtorrent_peer, make_torrent,
+    peercdn_download, peercdn_seed,
 };
 
 const SIZE: usize = 8 * 1024 * 1024 + 4321;
@@ -207,4 +208,43 @@ fn info_hash_of(hex: &str) -> InfoHash {
     InfoHash(std::array::from_fn(|i| {
         u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex digits")
     }))
+}
+
+/// `peercdn download` with its default policy gets the whole file from a libtorrent seed that
+/// accepts only encrypted connections (so our dial must be MSE), and from one that accepts
+/// only plain ones (so it must fall back to a plain handshake).
+#[test]
+fn peercdn_downloads_from_seeds_that_require_or_refuse_encryption() {
+    if !have_libtorrent() {
+        return;
+    }
+    for policy in ["forced", "disabled"] {
+        let dir = TempDir::new(&format!("mse-download-{policy}"));
+        let size = 3 * 1024 * 1024 + 77;
+        let torrent = make_torrent(dir.path(), "movie.bin", size, "256K", &[]);
+        let mut seed = Proc::spawn(
+            "libtorrent seed",
+            libtorrent_peer()
+                .arg("--save")
+                .arg(dir.path().join("seed"))
+                .arg("--torrent")
+                .arg(&torrent)
+                .args(["--seed", "--encryption", policy]),
+        );
+        let port = seed.wait_event(Duration::from_secs(60), "ready")["port"]
+            .as_u64()
+            .expect("a port");
+        let out = dir.path().join("out");
+        let peer = format!("127.0.0.1:{port}");
+        completes(&mut peercdn_download(
+            &torrent,
+            &out,
+            "127.0.0.1:0",
+            &["--peer", &peer],
+        ));
+        assert!(
+            std::fs::read(out.join("movie.bin")).expect("downloaded") == content(size, 7),
+            "{policy}: byte-exact"
+        );
+    }
 }

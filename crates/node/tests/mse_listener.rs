@@ -11,7 +11,7 @@ use peer_wire::mse::{self, Config, Entropy, Initiator, Methods};
 use peer_wire::{Handshake, InfoHash, Limits, Message, PeerId, Reserved, Status};
 use peercdn::conn::{self, ConnEvent, Frame, Rates};
 use peercdn::listen::{Listener, Registry};
-use peercdn::mse_io::{self, Encryption};
+use peercdn::mse_io::{self, Encryption, Policy};
 use peercdn::torrent::Command;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -22,10 +22,15 @@ const IH: InfoHash = InfoHash([0x42; 20]);
 /// A listener serving one stand-in torrent for `IH`; returns its address and the torrent's
 /// command queue.
 async fn listener() -> (SocketAddr, mpsc::Receiver<Command>) {
+    listener_with(Policy::Enabled).await
+}
+
+/// [`listener`] with an encryption policy.
+async fn listener_with(policy: Policy) -> (SocketAddr, mpsc::Receiver<Command>) {
     let registry = Registry::default();
     let (tx, rx) = mpsc::channel(4);
     registry.insert(IH, tx);
-    let listener = Listener::bind("127.0.0.1:0".parse().unwrap(), registry)
+    let listener = Listener::bind("127.0.0.1:0".parse().unwrap(), registry, policy)
         .await
         .unwrap();
     let addr = listener.local_addr().unwrap();
@@ -229,4 +234,36 @@ async fn strangers_and_hostile_bytes_are_dropped() {
     let (_, cipher, handshake, _) = incoming(&mut torrent).await;
     assert!(cipher.is_none(), "plaintext after the handshake");
     assert_eq!(handshake.info_hash, IH);
+}
+
+/// `--encryption forced` accepts only encrypted handshakes, `--encryption disabled` only plain
+/// ones; either way the other kind never reaches a torrent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_decides_which_handshakes_are_accepted() {
+    let mut plain = Vec::new();
+    handshake(IH).encode(&mut plain);
+
+    let (addr, mut torrent) = listener_with(Policy::Forced).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&plain).await.unwrap();
+    closed_by_peer(&mut stream).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    mse_io::connect(&mut stream, Config::default(), &handshake(IH))
+        .await
+        .expect("an encrypted handshake is accepted");
+    let (_, _, theirs, _) = incoming(&mut torrent).await;
+    assert_eq!(theirs.info_hash, IH);
+
+    let (addr, mut torrent) = listener_with(Policy::Disabled).await;
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let err = mse_io::connect(&mut stream, Config::default(), &handshake(IH))
+        .await
+        .expect_err("an encrypted handshake is refused");
+    assert!(err.contains("closed"), "{err}");
+    assert!(torrent.try_recv().is_err());
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&plain).await.unwrap();
+    let (_, cipher, theirs, _) = incoming(&mut torrent).await;
+    assert!(cipher.is_none());
+    assert_eq!(theirs.info_hash, IH);
 }

@@ -165,6 +165,99 @@ fn a_corrupted_byte_fails_its_piece_and_unverifies_it() {
     assert!(to.hash_piece(PieceIndex(0)).unwrap() && to.hash_piece(PieceIndex(2)).unwrap());
 }
 
+/// Blocks written in order are hashed as they are written; what the check then trusts must
+/// still be what the file holds, whatever arrives after.
+#[test]
+fn a_block_written_again_after_it_was_hashed_is_what_the_check_sees() {
+    let tmp = TempDir::new("in-order");
+    let (meta, src) = torrent(
+        tmp.path(),
+        "o.bin",
+        &[("", data(64 * 1024, 11))],
+        Version::V1,
+        32 * KIB,
+    );
+    let dl = tmp.path().join("dl");
+    let from = seed(&meta, &src);
+    let to = Storage::open(&meta, &dl, Mode::Download).unwrap();
+    let piece = PieceIndex(0);
+    let in_order = |to: &Storage| {
+        for (offset, len) in blocks(&from, piece, 4096) {
+            to.write_block(piece, offset, &from.read_block(piece, offset, len).unwrap())
+                .unwrap();
+        }
+    };
+    // In order, then a block of the hashed prefix sent again with other bytes (a liar's
+    // duplicate in endgame): the piece fails.
+    in_order(&to);
+    to.write_block(piece, 8192, &[0xAA; 4096]).unwrap();
+    assert!(!to.hash_piece(piece).unwrap(), "the bad duplicate is on disk");
+    // The good block again, out of order: the check reads it and the piece passes.
+    to.write_block(piece, 8192, &from.read_block(piece, 8192, 4096).unwrap())
+        .unwrap();
+    assert!(to.hash_piece(piece).unwrap());
+    // Downloaded anew from offset 0 after a bad first copy: hashed anew.
+    let mut bad = from.read_block(piece, 0, 4096).unwrap();
+    bad[100] ^= 1;
+    to.write_block(piece, 0, &bad).unwrap();
+    assert!(!to.hash_piece(piece).unwrap());
+    in_order(&to);
+    assert!(to.hash_piece(piece).unwrap());
+    // Half in order, the rest in reverse: the check reads the rest.
+    let second = PieceIndex(1);
+    let list = blocks(&from, second, 4096);
+    let (head, tail) = list.split_at(3);
+    for &(offset, len) in head.iter().chain(tail.iter().rev()) {
+        to.write_block(second, offset, &from.read_block(second, offset, len).unwrap())
+            .unwrap();
+    }
+    assert!(to.hash_piece(second).unwrap());
+    assert_eq!(std::fs::read(dl.join("o.bin")).unwrap(), data(64 * 1024, 11));
+}
+
+/// Pad bytes are never stored: whatever a peer sent for them, they read back as zeros, and a
+/// piece that holds padding is checked against the zeros.
+#[test]
+fn pad_bytes_a_peer_sent_do_not_count() {
+    let tmp = TempDir::new("pad-sent");
+    let files = [("a", data(10_000, 6)), ("b", data(30_000, 7))];
+    let (meta, src) = torrent(tmp.path(), "padded", &files, Version::Hybrid, 16 * KIB);
+    let dl = tmp.path().join("dl");
+    let from = seed(&meta, &src);
+    let to = Storage::open(&meta, &dl, Mode::Download).unwrap();
+    // Piece 0: `a`'s 10,000 bytes, then 6,384 of padding, sent here as 0xFF, in order.
+    let mut piece0 = from.read_block(PieceIndex(0), 0, 16 * 1024).unwrap();
+    piece0[10_000..].fill(0xFF);
+    for (i, block) in piece0.chunks(4096).enumerate() {
+        to.write_block(PieceIndex(0), (i * 4096) as u32, block)
+            .unwrap();
+    }
+    assert!(to.hash_piece(PieceIndex(0)).unwrap());
+}
+
+/// A read that must not wait for the disk gives the same bytes as a plain read, or nothing.
+#[test]
+fn a_cached_read_gives_the_bytes_of_a_plain_read_or_none() {
+    let tmp = TempDir::new("cached");
+    let files = [("a", data(10_000, 12)), ("b", data(30_000, 13))];
+    let (meta, src) = torrent(tmp.path(), "padded", &files, Version::Hybrid, 16 * KIB);
+    let from = seed(&meta, &src);
+    let mut served = 0;
+    for piece in all_pieces(&meta) {
+        for (offset, len) in blocks(&from, piece, 5000) {
+            let plain = from.read_block(piece, offset, len).unwrap();
+            // The plain read opened the files and brought the bytes into the page cache.
+            if let Some(cached) = from.read_block_cached(piece, offset, len) {
+                assert_eq!(cached, plain, "{piece:?} at {offset}");
+                served += 1;
+            }
+        }
+    }
+    eprintln!("{served} blocks served from the page cache");
+    let last = PieceIndex(meta.num_pieces() - 1);
+    assert_eq!(from.read_block_cached(last, 0, 1 << 20), None, "out of range");
+}
+
 #[test]
 fn untouched_files_stay_sparse() {
     let tmp = TempDir::new("sparse");

@@ -11,6 +11,7 @@ use torrent_format::merkle;
 use torrent_format::metainfo::Version;
 
 use super::error::{Op, StorageError};
+use super::pieces::Ticket;
 use super::{Storage, short_file};
 use crate::lock;
 
@@ -62,6 +63,48 @@ impl Storage {
     ) -> Result<bool, StorageError> {
         let ticket = lock(&self.table).begin_check(piece);
         let result = self.piece_matches(piece, buf, skip_holes);
+        self.end_check(piece, ticket, result)
+    }
+
+    /// [`Storage::check_one`] for a piece just written: the prefix hashed as it was written
+    /// (see `in_order`) is not read again.
+    pub(super) fn check_written(
+        &self,
+        piece: PieceIndex,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, StorageError> {
+        let (ticket, running) = {
+            let mut table = lock(&self.table);
+            let ticket = table.begin_check(piece);
+            let running = if table.is_writing(piece) {
+                None
+            } else {
+                table.in_order.take(piece.0)
+            };
+            (ticket, running)
+        };
+        let (Some(mut running), Some(expected)) = (running, self.meta.piece_hash_v1(piece)) else {
+            return self.check_one(piece, buf, false);
+        };
+        let result = (|| {
+            let size = self.layout.piece_size(piece);
+            let next = u64::from(running.next()).min(size);
+            buf.clear();
+            buf.resize((size - next) as usize, 0);
+            self.read_into(self.layout.block_spans(piece, next, size - next), buf)?;
+            running.update(buf);
+            Ok(running.finish() == expected)
+        })();
+        self.end_check(piece, ticket, result)
+    }
+
+    /// Records the outcome of a check of `piece` that began with `ticket`.
+    fn end_check(
+        &self,
+        piece: PieceIndex,
+        ticket: Ticket,
+        result: Result<bool, StorageError>,
+    ) -> Result<bool, StorageError> {
         let good = matches!(result, Ok(true));
         let files = self
             .layout

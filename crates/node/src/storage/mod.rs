@@ -78,6 +78,7 @@
 mod error;
 mod files;
 mod hashing;
+mod in_order;
 mod pieces;
 pub mod resume;
 
@@ -90,12 +91,14 @@ use std::sync::{Arc, Mutex};
 use peer_wire::{Bitfield, PieceIndex};
 use torrent_format::Metainfo;
 use torrent_format::layout::Layout;
+use torrent_format::metainfo::Version;
 
 pub use error::{Op, StorageError};
 pub use resume::ResumeState;
 
 use crate::lock;
 use files::{Found, Handles};
+use in_order::Claim;
 use pieces::PieceTable;
 
 /// How the files are opened.
@@ -227,14 +230,38 @@ impl Storage {
             len: u32::MAX,
         })?;
         self.check_range(piece, offset, len)?;
-        if !lock(&self.table).begin_write(piece) {
-            return Err(StorageError::ListedInResumeState { piece: piece.0 });
-        }
+        // Only v1 piece hashes (v1 and hybrid torrents) are computed as written; blocks that
+        // touch pad files are read back (see `in_order`).
+        let hashable = self.meta.version() != Version::V2
+            && !self
+                .layout
+                .block_spans(piece, u64::from(offset), u64::from(len))
+                .any(|s| s.pad);
+        let claim = {
+            let mut table = lock(&self.table);
+            let alone = hashable && !table.is_writing(piece);
+            if !table.begin_write(piece) {
+                return Err(StorageError::ListedInResumeState { piece: piece.0 });
+            }
+            table.in_order.begin_write(piece.0, offset, alone)
+        };
         let mut touched = Vec::new();
         let result = self.write_spans(piece, offset, data, &mut touched);
+        let fed = match claim {
+            Claim::Hash(mut running) if result.is_ok() => {
+                running.update(data);
+                Some(Some(running))
+            }
+            Claim::Hash(_) => Some(None),
+            Claim::None => None,
+        };
         // Files are marked for the next flush only now that the write is over (crash-safety
         // argument, step 2); a failed write marks them too, in case it wrote some bytes.
-        lock(&self.table).end_write(piece, touched);
+        let mut table = lock(&self.table);
+        table.end_write(piece, touched);
+        if let Some(fed) = fed {
+            table.in_order.release(piece.0, fed);
+        }
         result
     }
 
@@ -256,6 +283,39 @@ impl Storage {
         Ok(buf)
     }
 
+    /// [`Storage::read_block`] without waiting for the disk: `None` unless every byte is in
+    /// the page cache (`preadv2` with `RWF_NOWAIT`) and every file it touches is open already.
+    /// For serving from the async threads; a `None` goes to a disk worker.
+    pub fn read_block_cached(&self, piece: PieceIndex, offset: u32, len: u32) -> Option<Vec<u8>> {
+        self.check_range(piece, offset, len).ok()?;
+        let mut buf = vec![0; len as usize];
+        let mut at = 0usize;
+        for span in self
+            .layout
+            .block_spans(piece, u64::from(offset), u64::from(len))
+        {
+            let end = at + span.len as usize;
+            let out = buf.get_mut(at..end)?;
+            at = end;
+            if span.pad {
+                continue; // zeros
+            }
+            let handle = lock(&self.handles).get(span.file)?;
+            let read = rustix::io::preadv2(
+                &*handle,
+                &mut [std::io::IoSliceMut::new(out)],
+                span.file_offset,
+                rustix::io::ReadWriteFlags::NOWAIT,
+            );
+            // EAGAIN (not cached), a short read (partly cached, or the file shrank), or a
+            // kernel without RWF_NOWAIT (EOPNOTSUPP): the worker reads it.
+            if read.ok()? != span.len as usize {
+                return None;
+            }
+        }
+        Some(buf)
+    }
+
     /// Reads `piece` back from the files and checks it against the torrent's hash. `Ok(true)`:
     /// the piece is now verified. `Ok(false)`: it is not (its bytes do not match, or a write to
     /// it overlapped the check). An error (a missing or short file, a failed read) leaves it
@@ -263,7 +323,7 @@ impl Storage {
     pub fn hash_piece(&self, piece: PieceIndex) -> Result<bool, StorageError> {
         self.check_range(piece, 0, 0)?;
         let mut buf = Vec::new();
-        self.check_one(piece, &mut buf, false)
+        self.check_written(piece, &mut buf)
     }
 
     /// A copy of the verified set.

@@ -13,6 +13,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use peer_wire::{Bitfield, PieceIndex};
 
+use super::in_order::InOrder;
+
 /// A hash check's claim ticket: the piece's write generation when the check began, or `None`
 /// if a write was in progress (then the check cannot mark the piece verified).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,6 +34,9 @@ pub(super) struct PieceTable {
     dirty_pieces: BTreeSet<u32>,
     /// Files written since the last flush took them.
     dirty_files: BTreeSet<usize>,
+    /// Running hashes of pieces written in order (kept under the same lock as the rest, so
+    /// that a claim and the write bookkeeping agree).
+    pub(super) in_order: InOrder,
 }
 
 impl PieceTable {
@@ -43,7 +48,13 @@ impl PieceTable {
             writing: HashMap::new(),
             dirty_pieces: BTreeSet::new(),
             dirty_files: BTreeSet::new(),
+            in_order: InOrder::default(),
         }
+    }
+
+    /// Whether a write of `piece` is in progress.
+    pub(super) fn is_writing(&self, piece: PieceIndex) -> bool {
+        self.writing.contains_key(&piece.0)
     }
 
     pub(super) fn verified(&self) -> &Bitfield {
