@@ -6,6 +6,7 @@ Run with Debian's /usr/bin/python3 (python3-libtorrent installs for it only):
 
     /usr/bin/python3 libtorrent_peer.py --save DIR (--torrent FILE | --magnet URI)
         [--seed] [--peer HOST:PORT ...] [--timeout SECS] [--high-performance]
+        [--download-rate B] [--upload-rate B] [--no-pex] [--log-pex]
 
 - Listens on 127.0.0.1 with an OS-chosen port; DHT, LSD, UPnP, NAT-PMP and uTP off;
   trackers ON (the torrent's own, e.g. peercdn's or bittorrent-tracker on loopback);
@@ -23,6 +24,14 @@ Run with Debian's /usr/bin/python3 (python3-libtorrent installs for it only):
   select RC4 when a dialing peer offers both. --log-encryption also logs libtorrent's peer-log
   lines about the encrypted handshake (its "crypto select", "received DH key", ...) and the
   outcome of each connection, as {"alert": "peer_log_alert", "message": ...} on stderr.
+- --download-rate B / --upload-rate B limit the torrent to B bytes per second each way (the
+  torrent's own limits: libtorrent exempts loopback peers from the session-wide ones). They
+  count every byte of the connections, handshakes and ut_pex messages too.
+- --no-pex turns ut_pex off for the torrent (libtorrent's disable_pex flag): it neither
+  sends PEX messages nor connects to peers that PEX messages name. --log-pex logs
+  libtorrent's peer-log lines about PEX messages sent and received and the peer ids of
+  handshakes (`<<< HANDSHAKE [ received peer_id: ... ]`), as {"alert": "peer_log_alert",
+  "message": ...} on stderr.
 - Exits 0 when stdin reaches EOF or after --timeout seconds (default 120); a leecher that
   did not finish by then exits 4. Errors exit 1.
 """
@@ -44,6 +53,9 @@ except ImportError as e:  # pragma: no cover - environment problem
 ENCRYPTION_LOG_WORDS = ("ENCRYPTION", "crypto", "DH key", "sync point", "RC4", "rc4",
                         "plaintext", "CONNECTION FAILED", "CONNECTION CLOSED", "ON_CONNECTED",
                         "HANDSHAKE")
+
+# Words of libtorrent's peer-log lines about ut_pex messages and who a connection reached.
+PEX_LOG_WORDS = ("PEX", "received peer_id")
 
 
 def out(obj):
@@ -69,6 +81,10 @@ def main():
     p.add_argument("--enc-level", choices=["rc4", "plaintext", "both"])
     p.add_argument("--prefer-rc4", action="store_true")
     p.add_argument("--log-encryption", action="store_true")
+    p.add_argument("--download-rate", type=int, metavar="BYTES")
+    p.add_argument("--upload-rate", type=int, metavar="BYTES")
+    p.add_argument("--no-pex", action="store_true")
+    p.add_argument("--log-pex", action="store_true")
     args = p.parse_args()
     if bool(args.torrent) == bool(args.magnet):
         sys.stderr.write("libtorrent_peer: error: give --torrent or --magnet\n")
@@ -103,7 +119,13 @@ def main():
     else:
         atp = lt.parse_magnet_uri(args.magnet)
     atp.save_path = args.save
+    if args.no_pex:
+        atp.flags |= lt.torrent_flags.disable_pex
     handle = ses.add_torrent(atp)
+    if args.download_rate:
+        handle.set_download_limit(args.download_rate)
+    if args.upload_rate:
+        handle.set_upload_limit(args.upload_rate)
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
@@ -146,11 +168,12 @@ def main():
     while not stop.is_set() and time.time() - start < args.timeout:
         for a in ses.pop_alerts():
             kind = type(a).__name__
-            if args.log_encryption and kind == "peer_log_alert":
+            if (args.log_encryption or args.log_pex) and kind == "peer_log_alert":
                 message = a.message()
                 # (not the per-message "decrypted block" lines of an RC4 stream)
-                if (any(w in message for w in ENCRYPTION_LOG_WORDS)
-                        and "crypted block" not in message):
+                if ((args.log_encryption and any(w in message for w in ENCRYPTION_LOG_WORDS)
+                        and "crypted block" not in message)
+                        or (args.log_pex and any(w in message for w in PEX_LOG_WORDS))):
                     log({"alert": kind, "message": message})
                 continue
             if kind in ("stats_alert", "block_finished_alert", "block_downloading_alert",

@@ -231,6 +231,8 @@ impl Node {
         // BEP 9: the extended handshake says how large it is.
         config.session.extended.metadata_size =
             u32::try_from(storage.metainfo().info_bytes().len()).ok();
+        // Peers that came by a v2 magnet link fetch the piece layers from us (BEP 52).
+        config.piece_layers = swarm::PieceLayers::from_metainfo(storage.metainfo()).map(Arc::new);
         let port = options.announce_port.unwrap_or(self.local_addr.port());
         let trackers = Trackers::new(
             tiers,

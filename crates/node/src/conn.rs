@@ -31,6 +31,8 @@ use crate::rate::RateLimiter;
 pub const HIGH_WATER: usize = 256 << 10;
 /// The writer wakes the engine when its queue falls below this.
 pub const LOW_WATER: usize = 64 << 10;
+/// Most bytes a rate-limited connection reads or writes at a time (a block and its header).
+const LIMITED_CHUNK: usize = 16 << 10 | 64;
 /// How long a peer may take to send its handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -192,13 +194,27 @@ async fn read_loop(
             buf.reserve(128 << 10);
         }
         let start = buf.len();
+        // Limited: wait until the shared bucket is out of debt, then read a little at a
+        // time, so that no connection runs far ahead of what it pays afterwards.
+        let most = match &rate {
+            Some(rate) => {
+                rate.consume(0).await;
+                LIMITED_CHUNK as u64
+            }
+            None => u64::MAX,
+        };
         let read = if expect_handshake {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, rd.io.read_buf(&mut buf)).await {
+            match tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                (&mut rd.io).take(most).read_buf(&mut buf),
+            )
+            .await
+            {
                 Ok(r) => r,
                 Err(_) => break "no handshake in time".to_string(),
             }
         } else {
-            rd.io.read_buf(&mut buf).await
+            (&mut rd.io).take(most).read_buf(&mut buf).await
         };
         match read {
             Ok(0) => break "connection closed by peer".to_string(),
@@ -253,11 +269,21 @@ async fn write_loop(
     events: mpsc::Sender<ConnEvent>,
 ) {
     let mut batch: Vec<Bytes> = Vec::new();
+    // Limited: small batches, paid for before they go out.
+    let most = if rate.is_some() {
+        LIMITED_CHUNK
+    } else {
+        usize::MAX
+    };
     while let Some(first) = rx.recv().await {
+        let mut total = first.len();
         batch.push(first);
-        while batch.len() < 64 {
+        while batch.len() < 64 && total < most {
             match rx.try_recv() {
-                Ok(b) => batch.push(b),
+                Ok(b) => {
+                    total += b.len();
+                    batch.push(b);
+                }
                 Err(_) => break,
             }
         }
@@ -267,13 +293,12 @@ async fn write_loop(
                 *chunk = encrypted(std::mem::take(chunk), rc4);
             }
         }
-        let total: usize = batch.iter().map(Bytes::len).sum();
+        if let Some(rate) = &rate {
+            rate.consume(total).await;
+        }
         if let Err(e) = write_all_vectored(&mut wr.io, &mut batch).await {
             let _ = events.send(ConnEvent::Closed(key, e.to_string())).await;
             return;
-        }
-        if let Some(rate) = &rate {
-            rate.consume(total).await;
         }
         let before = queued.fetch_sub(total, Ordering::AcqRel);
         if before - total < LOW_WATER && waiting.swap(false, Ordering::AcqRel) {

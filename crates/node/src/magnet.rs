@@ -12,14 +12,22 @@
 //!   x.pe, extra peers ─────────────┼─▶ candidates ──connect──▶ connection tasks (Session)
 //!                                  │        ▲                    │ extended handshake,
 //!                                  │        └── more peers ──────┤ ut_metadata messages
-//!   MetadataFetch ◀──────────────────────────────────────────────┘
-//!        └─ requests ──▶ connection tasks ──▶ Done ──▶ .torrent bytes ──▶ Metainfo
+//!   MetadataFetch ◀──────────────────────────────────────────────┤
+//!        └─ requests ──▶ connection tasks ──▶ Done (dictionary)    │ hashes, hash rejects
+//!   PieceLayersFetch (v2, files of several pieces) ◀─────────────┘
+//!        └─ hash requests ──▶ connection tasks ──▶ Done ──▶ .torrent bytes ──▶ Metainfo
 //! ```
 //!
+//! A v2-only torrent (BEP 52) needs more than its info dictionary: the piece layer of each
+//! file longer than one piece, which lies outside it. Those are asked of the same peers with
+//! BEP 52 hash requests, by the sans-IO [`PieceLayersFetch`], each answer checked against its
+//! file's `pieces root` before it is kept. (Hybrid torrents need none: their v1 piece hashes
+//! are in the dictionary.)
+//!
 //! The [`Metainfo`] is built from the exact bytes the peers sent (so its info-hash is the
-//! link's) and carries the link's trackers as its announce list and its web seeds (`ws`) as
-//! `url-list`. We do not listen here: `listen_port` is only what the trackers are told (the
-//! port of the [`crate::client::Node`] that downloads next).
+//! link's) with the piece layers fetched, and carries the link's trackers as its announce list
+//! and its web seeds (`ws`) as `url-list`. We do not listen here: `listen_port` is only what
+//! the trackers are told (the port of the [`crate::client::Node`] that downloads next).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -27,14 +35,18 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use peer_wire::extended::{ExtendedHandshake, Metadata};
-use peer_wire::{Config, Event as WireEvent, Handshake, InfoHash, PeerId, Reserved, Session};
+use peer_wire::{
+    Config, Event as WireEvent, Handshake, HashRequest, InfoHash, PeerId, Reserved, Session,
+};
 use swarm::PeerKey;
 use swarm::metadata::{self, Failure, MetadataFetch};
+use swarm::piece_layers::{self, PieceLayersFetch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use torrent_format::bencode::encode_bytes;
 use torrent_format::magnet::PeerAddr;
+use torrent_format::metainfo::Version;
 use torrent_format::{Magnet, Metainfo, MetainfoError};
 
 use crate::clock;
@@ -116,6 +128,10 @@ pub enum MagnetError {
     /// The dictionary matches the info-hash but is not a torrent we can use.
     #[error("the metadata matches the info-hash but is not a usable torrent: {0}")]
     Invalid(#[from] MetainfoError),
+    /// A v2 torrent's piece layers (BEP 52) could not be had from the peers: without them the
+    /// pieces of its files longer than one piece cannot be checked.
+    #[error("the metadata is in, but not the piece layers: {0}")]
+    PieceLayers(piece_layers::Failure),
 }
 
 /// Fetches the info dictionary of `magnet` from its peers and returns it as a [`Metainfo`]
@@ -144,17 +160,52 @@ pub async fn fetch_metadata_with(
         timeout: Some(options.timeout),
         ..metadata::Config::default()
     };
+    let deadline = clock() + options.timeout;
     let fetch = MetadataFetch::new(config, magnet.info_hashes, clock())
         .map_err(|_| MagnetError::NoPeers)?;
-    let info = Fetcher::new(magnet, options, fetch).run(magnet).await?;
-    build_metainfo(&info, magnet)
+    let mut fetcher = Fetcher::new(options, magnet, fetch);
+    fetcher.add_link_peers(magnet).await;
+    let Outcome::Info(info) = fetcher.run().await? else {
+        // The metadata stage ends with the dictionary or an error.
+        return Err(MagnetError::NoPeers);
+    };
+    let mut layers = Vec::new();
+    let bare = Metainfo::from_info_bytes(&info, &torrent_format::metainfo::Limits::default())?;
+    if bare.version() == Version::V2 {
+        // BEP 52: files longer than one piece are checked against piece layers, which are not
+        // in the dictionary.
+        let config = piece_layers::Config {
+            timeout: Some(deadline.saturating_duration_since(clock())),
+            ..piece_layers::Config::default()
+        };
+        let fetch = PieceLayersFetch::new(config, &bare, clock())
+            .map_err(|_| MagnetError::Invalid(MetainfoError::InvalidPieceLength))?;
+        if fetch.num_layers() > 0 {
+            fetcher.start_layers(fetch);
+            if let Outcome::Layers(got) = fetcher.run().await? {
+                layers = got;
+            }
+        }
+    }
+    build_metainfo_with_layers(&info, &layers, magnet)
 }
 
 /// The `.torrent` for a verified info dictionary: `announce` and `announce-list` from the
 /// link's trackers (each its own tier), `info` exactly as received, `url-list` from its web
 /// seeds. Keys in bencode's sorted order.
 pub fn build_metainfo(info: &[u8], magnet: &Magnet) -> Result<Metainfo, MagnetError> {
-    let mut out = Vec::with_capacity(info.len() + 512);
+    build_metainfo_with_layers(info, &[], magnet)
+}
+
+/// [`build_metainfo`] with the v2 piece layers fetched from peers, as (`pieces root`, one hash
+/// per piece), under `piece layers` (checked again against their roots by the parser).
+pub fn build_metainfo_with_layers(
+    info: &[u8],
+    layers: &[([u8; 32], Vec<[u8; 32]>)],
+    magnet: &Magnet,
+) -> Result<Metainfo, MagnetError> {
+    let layer_bytes: usize = layers.iter().map(|(_, l)| 48 + l.len() * 32).sum();
+    let mut out = Vec::with_capacity(info.len() + layer_bytes + 512);
     out.push(b'd');
     if let Some(first) = magnet.trackers.first() {
         encode_bytes(b"announce", &mut out);
@@ -170,6 +221,18 @@ pub fn build_metainfo(info: &[u8], magnet: &Magnet) -> Result<Metainfo, MagnetEr
     }
     encode_bytes(b"info", &mut out);
     out.extend_from_slice(info);
+    if !layers.is_empty() {
+        // Keys in sorted order, as bencode wants.
+        let mut sorted: Vec<&([u8; 32], Vec<[u8; 32]>)> = layers.iter().collect();
+        sorted.sort_by_key(|(root, _)| *root);
+        encode_bytes(b"piece layers", &mut out);
+        out.push(b'd');
+        for (root, layer) in sorted {
+            encode_bytes(root, &mut out);
+            encode_bytes(&layer.concat(), &mut out);
+        }
+        out.push(b'e');
+    }
     if !magnet.web_seeds.is_empty() {
         encode_bytes(b"url-list", &mut out);
         out.push(b'l');
@@ -198,15 +261,34 @@ enum Wake {
 /// What a connection task tells the fetch.
 #[derive(Debug)]
 enum FromConn {
+    /// The handshakes are through.
+    Open(PeerKey),
     Extended(PeerKey, ExtendedHandshake),
     Metadata(PeerKey, Metadata),
+    Hashes(PeerKey, HashRequest, bytes::Bytes),
+    HashReject(PeerKey, HashRequest),
     Closed(PeerKey),
+}
+
+/// What the fetch asks a connection task to send.
+#[derive(Debug)]
+enum ToConn {
+    Metadata(Metadata),
+    HashRequest(HashRequest),
+}
+
+/// How a stage of the fetch ended.
+enum Outcome {
+    /// The info dictionary.
+    Info(bytes::Bytes),
+    /// The piece layers, by `pieces root`.
+    Layers(Vec<([u8; 32], Vec<[u8; 32]>)>),
 }
 
 /// The fetch's side of one connection.
 #[derive(Debug)]
 struct Conn {
-    to: mpsc::UnboundedSender<Metadata>,
+    to: mpsc::UnboundedSender<ToConn>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -223,6 +305,10 @@ const MAX_FAILED_ANNOUNCES: u32 = 3;
 
 struct Fetcher {
     fetch: MetadataFetch,
+    /// The second stage, once the dictionary is in (v2 torrents with files of several pieces).
+    layers: Option<PieceLayersFetch>,
+    /// Connections whose handshakes are through.
+    open: std::collections::BTreeSet<PeerKey>,
     info_hash: [u8; 20],
     peer_id: [u8; 20],
     max_size: u32,
@@ -242,7 +328,7 @@ struct Fetcher {
 }
 
 impl Fetcher {
-    fn new(magnet: &Magnet, options: &FetchOptions, fetch: MetadataFetch) -> Self {
+    fn new(options: &FetchOptions, magnet: &Magnet, fetch: MetadataFetch) -> Self {
         let info_hash = fetch.info_hash();
         let tiers = magnet.trackers.iter().map(|t| vec![t.clone()]).collect();
         let key = u32::from_le_bytes(crate::client::random_bytes::<4>());
@@ -250,6 +336,8 @@ impl Fetcher {
         let now = clock();
         let mut fetcher = Self {
             fetch,
+            layers: None,
+            open: std::collections::BTreeSet::new(),
             info_hash,
             peer_id: options.peer_id,
             max_size: options.max_size,
@@ -273,7 +361,8 @@ impl Fetcher {
         fetcher
     }
 
-    async fn run(mut self, magnet: &Magnet) -> Result<bytes::Bytes, MagnetError> {
+    /// The link's own peers (`x.pe`), host names resolved.
+    async fn add_link_peers(&mut self, magnet: &Magnet) {
         for peer in &magnet.peers {
             match peer {
                 PeerAddr::Ip(addr) => self.add_candidate(*addr),
@@ -287,6 +376,42 @@ impl Fetcher {
                 }
             }
         }
+    }
+
+    /// Moves on to the piece layers: every open connection may have them.
+    fn start_layers(&mut self, mut fetch: PieceLayersFetch) {
+        let now = clock();
+        for &key in &self.open {
+            fetch.handle_peer_joined(now, key);
+        }
+        self.layers = Some(fetch);
+    }
+
+    /// When the current stage's fetch wants its `handle_timeout`.
+    fn stage_timeout(&self) -> Option<Instant> {
+        match &self.layers {
+            Some(layers) => layers.poll_timeout(),
+            None => self.fetch.poll_timeout(),
+        }
+    }
+
+    /// Peers the current stage may ask.
+    fn stage_peers(&self) -> usize {
+        match &self.layers {
+            Some(layers) => layers.num_peers(),
+            None => self.fetch.num_peers(),
+        }
+    }
+
+    fn give_up(&mut self) {
+        match &mut self.layers {
+            Some(layers) => layers.give_up(),
+            None => self.fetch.give_up(),
+        }
+    }
+
+    /// Runs the current stage (the dictionary, then the piece layers) to its end.
+    async fn run(&mut self) -> Result<Outcome, MagnetError> {
         loop {
             self.fill_connections();
             if let Some(result) = self.drain() {
@@ -302,7 +427,7 @@ impl Fetcher {
                     self.schedule_announce();
                 } else {
                     // Nothing left to try.
-                    self.fetch.give_up();
+                    self.give_up();
                     if let Some(result) = self.drain() {
                         return result;
                     }
@@ -314,7 +439,7 @@ impl Fetcher {
             {
                 self.announce();
             }
-            let wake = [self.fetch.poll_timeout(), self.next_announce]
+            let wake = [self.stage_timeout(), self.next_announce]
                 .into_iter()
                 .flatten()
                 .min()
@@ -353,8 +478,11 @@ impl Fetcher {
                 }
                 Wake::Timer => {
                     let now = clock();
-                    if self.fetch.poll_timeout().is_some_and(|t| now >= t) {
-                        self.fetch.handle_timeout(now);
+                    if self.stage_timeout().is_some_and(|t| now >= t) {
+                        match &mut self.layers {
+                            Some(layers) => layers.handle_timeout(now),
+                            None => self.fetch.handle_timeout(now),
+                        }
                     }
                 }
             }
@@ -396,8 +524,8 @@ impl Fetcher {
                 self.tracker_error = Some(e);
             }
         }
-        // Ask again while no peer offers the metadata.
-        if self.fetch.num_peers() == 0 {
+        // Ask again while no peer offers the metadata (or the piece layers).
+        if self.stage_peers() == 0 {
             self.schedule_announce();
         }
     }
@@ -436,38 +564,88 @@ impl Fetcher {
     fn on_conn(&mut self, message: FromConn) {
         let now = clock();
         match message {
+            FromConn::Open(key) => {
+                self.open.insert(key);
+                if let Some(layers) = &mut self.layers {
+                    layers.handle_peer_joined(now, key);
+                }
+            }
             FromConn::Extended(key, h) => self.fetch.handle_extended_handshake(now, key, &h),
             FromConn::Metadata(key, m) => self.fetch.handle_metadata(now, key, &m),
-            FromConn::Closed(key) => {
-                self.conns.remove(&key);
-                self.fetch.handle_peer_left(now, key);
+            FromConn::Hashes(key, request, hashes) => {
+                if let Some(layers) = &mut self.layers {
+                    layers.handle_hashes(now, key, &request, &hashes);
+                }
             }
+            FromConn::HashReject(key, request) => {
+                if let Some(layers) = &mut self.layers {
+                    layers.handle_hash_reject(now, key, &request);
+                }
+            }
+            FromConn::Closed(key) => self.forget(key),
         }
     }
 
-    /// Passes the fetch's requests on; returns the outcome once there is one.
-    fn drain(&mut self) -> Option<Result<bytes::Bytes, MagnetError>> {
+    /// A connection ended (or is ended): neither stage asks it anything more.
+    fn forget(&mut self, key: PeerKey) {
+        let now = clock();
+        self.conns.remove(&key);
+        self.open.remove(&key);
+        self.fetch.handle_peer_left(now, key);
+        if let Some(layers) = &mut self.layers {
+            layers.handle_peer_left(now, key);
+        }
+    }
+
+    /// Hands a message to a connection task; a connection that is gone is forgotten.
+    fn send(&mut self, key: PeerKey, message: ToConn) {
+        let sent = self
+            .conns
+            .get(&key)
+            .is_some_and(|c| c.to.send(message).is_ok());
+        if !sent {
+            self.forget(key);
+        }
+    }
+
+    /// Passes the fetches' requests on; returns the stage's outcome once there is one.
+    fn drain(&mut self) -> Option<Result<Outcome, MagnetError>> {
         loop {
             let mut progressed = false;
+            // After the dictionary, this still carries rejects of the peers' requests.
             while let Some((key, message)) = self.fetch.poll_transmit() {
                 progressed = true;
-                let sent = self
-                    .conns
-                    .get(&key)
-                    .is_some_and(|c| c.to.send(message).is_ok());
-                if !sent {
-                    self.conns.remove(&key);
-                    self.fetch.handle_peer_left(clock(), key);
+                self.send(key, ToConn::Metadata(message));
+            }
+            while let Some((key, request)) = self.layers.as_mut().and_then(|l| l.poll_transmit()) {
+                progressed = true;
+                self.send(key, ToConn::HashRequest(request));
+            }
+            while let Some(event) = self.layers.as_mut().and_then(|l| l.poll_event()) {
+                progressed = true;
+                match event {
+                    piece_layers::Event::Done { layers } => {
+                        return Some(Ok(Outcome::Layers(layers)));
+                    }
+                    piece_layers::Event::Failed { reason } => {
+                        return Some(Err(MagnetError::PieceLayers(reason)));
+                    }
+                    piece_layers::Event::BadHashes { peer, .. } => {
+                        // The fetch forgot it; dropping the connection closes it.
+                        self.conns.remove(&peer);
+                        self.open.remove(&peer);
+                    }
                 }
             }
             while let Some(event) = self.fetch.poll_event() {
                 progressed = true;
                 match event {
-                    metadata::Event::Done(info) => return Some(Ok(info)),
+                    metadata::Event::Done(info) => return Some(Ok(Outcome::Info(info))),
                     metadata::Event::Failed { reason } => return Some(Err(self.error(reason))),
                     metadata::Event::Unusable { peer, .. } => {
                         // Dropping the connection closes it.
                         self.conns.remove(&peer);
+                        self.open.remove(&peer);
                     }
                     // The contributors are not asked again before the others; the download
                     // that follows checks every piece anyway.
@@ -497,13 +675,14 @@ impl Fetcher {
     }
 }
 
-/// One peer: connects, runs a [`Session::without_geometry`], reports its extended handshake
-/// and ut_metadata messages, and sends what the fetch asks; reports `Closed` however it ends.
+/// One peer: connects, runs a [`Session::without_geometry`], reports its handshake, extended
+/// handshake, ut_metadata and BEP 52 hash messages (rejecting its hash requests itself), and
+/// sends what the fetch asks; reports `Closed` however it ends.
 async fn connection(
     key: PeerKey,
     addr: SocketAddr,
     config: Config,
-    mut from_fetch: mpsc::UnboundedReceiver<Metadata>,
+    mut from_fetch: mpsc::UnboundedReceiver<ToConn>,
     to_fetch: mpsc::Sender<FromConn>,
 ) {
     let _ = run_connection(key, addr, config, &mut from_fetch, &to_fetch).await;
@@ -514,7 +693,7 @@ async fn run_connection(
     key: PeerKey,
     addr: SocketAddr,
     config: Config,
-    from_fetch: &mut mpsc::UnboundedReceiver<Metadata>,
+    from_fetch: &mut mpsc::UnboundedReceiver<ToConn>,
     to_fetch: &mpsc::Sender<FromConn>,
 ) -> std::io::Result<()> {
     let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
@@ -529,8 +708,16 @@ async fn run_connection(
         }
         while let Some(event) = session.poll_event() {
             let message = match event {
+                WireEvent::Handshake { .. } => FromConn::Open(key),
                 WireEvent::ExtendedHandshake(h) => FromConn::Extended(key, h),
                 WireEvent::Metadata(m) => FromConn::Metadata(key, m),
+                WireEvent::Hashes { request, hashes } => FromConn::Hashes(key, request, hashes),
+                WireEvent::HashReject(request) => FromConn::HashReject(key, request),
+                WireEvent::HashRequest(request) => {
+                    // We have no hashes to give (BEP 52: a request MUST be answered).
+                    let _ = session.send_hash_reject(request);
+                    continue;
+                }
                 WireEvent::Closed(_) => return Ok(()),
                 _ => continue,
             };
@@ -554,7 +741,11 @@ async fn run_connection(
             message = from_fetch.recv() => {
                 // The fetch dropped us, or asks something the peer cannot take.
                 let Some(message) = message else { return Ok(()) };
-                if session.send_metadata(&message).is_err() {
+                let sent = match message {
+                    ToConn::Metadata(m) => session.send_metadata(&m),
+                    ToConn::HashRequest(r) => session.send_hash_request(r),
+                };
+                if sent.is_err() {
                     return Ok(());
                 }
             }

@@ -1,10 +1,10 @@
 //! Upload and download rate limits: a token bucket shared by every connection it limits.
 //!
-//! A connection reads or writes first and pays after ([`RateLimiter::consume`]): the bucket
-//! may go into debt, and the connection then waits until the debt is paid back at the
-//! configured rate before its next read or write. Over any stretch of time the bytes moved
-//! stay within `rate × time + burst`, and no connection needs to know in advance how much its
-//! next read will bring.
+//! A writer knows what it sends: it pays first ([`RateLimiter::consume`]) and waits until the
+//! bucket is out of debt before writing. A reader cannot know what a read will bring: it waits
+//! until the bucket is out of debt (`consume(0)`), reads at most a block's worth, and pays
+//! after. Over any stretch of time the bytes sent stay within `rate × time + burst`, and the
+//! bytes received within that plus a block per connection.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

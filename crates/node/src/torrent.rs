@@ -755,7 +755,14 @@ impl Actor {
                     return;
                 };
                 let tx = self.internal_tx.clone();
+                let rate = self.rates.download.clone();
                 tokio::spawn(async move {
+                    // Under a download limit the request is paid for before it is sent: web
+                    // seeds share the limit with peers, a request at a time.
+                    if let Some(rate) = rate {
+                        let len: usize = blocks.iter().map(|b| b.len as usize).sum();
+                        rate.consume(len).await;
+                    }
                     let result = web_seed.fetch(&blocks).await;
                     let _ = tx.send(Internal::WebSeed(seed, blocks, result));
                 });

@@ -191,7 +191,10 @@ fn a_block_written_again_after_it_was_hashed_is_what_the_check_sees() {
     // duplicate in endgame): the piece fails.
     in_order(&to);
     to.write_block(piece, 8192, &[0xAA; 4096]).unwrap();
-    assert!(!to.hash_piece(piece).unwrap(), "the bad duplicate is on disk");
+    assert!(
+        !to.hash_piece(piece).unwrap(),
+        "the bad duplicate is on disk"
+    );
     // The good block again, out of order: the check reads it and the piece passes.
     to.write_block(piece, 8192, &from.read_block(piece, 8192, 4096).unwrap())
         .unwrap();
@@ -208,11 +211,18 @@ fn a_block_written_again_after_it_was_hashed_is_what_the_check_sees() {
     let list = blocks(&from, second, 4096);
     let (head, tail) = list.split_at(3);
     for &(offset, len) in head.iter().chain(tail.iter().rev()) {
-        to.write_block(second, offset, &from.read_block(second, offset, len).unwrap())
-            .unwrap();
+        to.write_block(
+            second,
+            offset,
+            &from.read_block(second, offset, len).unwrap(),
+        )
+        .unwrap();
     }
     assert!(to.hash_piece(second).unwrap());
-    assert_eq!(std::fs::read(dl.join("o.bin")).unwrap(), data(64 * 1024, 11));
+    assert_eq!(
+        std::fs::read(dl.join("o.bin")).unwrap(),
+        data(64 * 1024, 11)
+    );
 }
 
 /// Pad bytes are never stored: whatever a peer sent for them, they read back as zeros, and a
@@ -255,7 +265,11 @@ fn a_cached_read_gives_the_bytes_of_a_plain_read_or_none() {
     }
     eprintln!("{served} blocks served from the page cache");
     let last = PieceIndex(meta.num_pieces() - 1);
-    assert_eq!(from.read_block_cached(last, 0, 1 << 20), None, "out of range");
+    assert_eq!(
+        from.read_block_cached(last, 0, 1 << 20),
+        None,
+        "out of range"
+    );
 }
 
 #[test]

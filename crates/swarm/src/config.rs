@@ -1,9 +1,12 @@
 //! Settings of a swarm.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use peer_wire::{Geometry, Handshake, InfoHash, PeerId, Reserved};
+
+use crate::PieceLayers;
 
 /// Settings of one torrent's engine. [`Config::new`] gives libtorrent-like defaults.
 #[derive(Clone, Debug)]
@@ -35,6 +38,9 @@ pub struct Config {
     pub reconnect_backoff: Duration,
     /// The info dictionary, to serve ut_metadata (BEP 9) requests; `None` rejects them.
     pub metadata: Option<Bytes>,
+    /// The v2 piece layers (BEP 52), to answer hash requests from peers that came by a v2
+    /// magnet link ([`PieceLayers::from_metainfo`]); `None` rejects them.
+    pub piece_layers: Option<Arc<PieceLayers>>,
     /// Seed of every random choice (choker, picker): the same seed and inputs give the same
     /// actions.
     pub rng_seed: u64,
@@ -79,6 +85,7 @@ impl Config {
             announce_interval: Duration::from_secs(1800),
             reconnect_backoff: Duration::from_secs(30),
             metadata: None,
+            piece_layers: None,
             rng_seed: 0,
             sequential: false,
             origin_max_copies: None,

@@ -191,8 +191,10 @@ pub struct Swarm {
     events: VecDeque<Event>,
     scratch: Vec<BlockRef>,
     next_tick: Instant,
-    /// The next peer-exchange round.
-    next_pex: Option<Instant>,
+    /// BEP 11: the listening addresses of our open peers (with their PEX flags) as of the
+    /// last tick, and how many times that set changed.
+    pex_members: BTreeMap<SocketAddr, PexFlags>,
+    pex_generation: u64,
     next_announce: Option<Instant>,
     finished: bool,
     stopped: bool,
@@ -227,6 +229,13 @@ struct Peer {
     outgoing: bool,
     /// The listening addresses our last PEX messages told this peer about.
     pex_sent: BTreeSet<SocketAddr>,
+    /// When this peer may get our next PEX message: set by an extended handshake that
+    /// announces ut_pex (then [`PEX_FIRST_DELAY`] away), moved an interval on by each message.
+    /// `None`: it does not speak ut_pex, or PEX is off.
+    pex_due: Option<Instant>,
+    /// The [`Swarm::pex_members`] generation this peer was last found up to date with (told
+    /// every member, or nothing new to tell): until the set changes, nothing to send it.
+    pex_told: Option<u64>,
     /// The picker's [`Picker::generation`] when a pick for this peer last came up short (it
     /// had nothing more we want): until that changes, or the peer announces a pickable piece
     /// or unchokes us, picking again for it would find nothing.
@@ -271,6 +280,20 @@ const WEB_SEED_BATCH: usize = 64;
 const WEB_SEED_PARALLEL: usize = 2;
 /// Failures in a row, or pieces that failed their check, after which a web seed is retired.
 const WEB_SEED_MAX_FAILURES: u32 = 5;
+
+/// A peer's first PEX message goes this long after its extended handshake (at the first tick
+/// then): soon, so a newcomer learns the swarm at once, yet late enough that connections
+/// opened together (a tracker's reply) are in it. libtorrent sends its first at its next
+/// one-second tick.
+const PEX_FIRST_DELAY: Duration = Duration::from_secs(2);
+/// The shortest time between two PEX messages to a peer, whatever the configured interval:
+/// libtorrent disconnects (`too_frequent_pex`) a peer whose seventh message comes within a
+/// minute of the first of them (ut_pex.cpp, `m_last_pex[6]`).
+const PEX_MIN_INTERVAL: Duration = Duration::from_secs(15);
+/// The PEX conventions clients keep (Azureus and µTorrent's, which BEP 11 grew from): "no more
+/// than 50 added peers and 50 removed peers" per message, IPv4 and IPv6 together; and no more
+/// than a message a minute, which the interval keeps.
+const PEX_MAX_PEERS: usize = 50;
 
 #[derive(Debug, Clone, Copy)]
 struct Known {
@@ -325,7 +348,8 @@ impl Swarm {
             events: VecDeque::new(),
             scratch: Vec::new(),
             next_tick: now + config.tick,
-            next_pex: config.pex_interval.map(|i| now + i),
+            pex_members: BTreeMap::new(),
+            pex_generation: 0,
             next_announce: Some(now + config.announce_interval),
             finished,
             stopped: false,
@@ -333,6 +357,15 @@ impl Swarm {
             downloaded: 0,
             config,
         };
+        if s.config.pex_interval.is_none() {
+            // PEX off (a private torrent, BEP 27): do not offer ut_pex either, as libtorrent
+            // does; a peer's ut_pex messages then arrive as an unknown extension and are ignored.
+            s.config
+                .session
+                .extended
+                .extensions
+                .retain(|(name, _)| name != peer_wire::extended::name::UT_PEX);
+        }
         s.actions
             .push_back(Action::Announce(AnnounceEvent::Started));
         s
@@ -442,6 +475,8 @@ impl Swarm {
                 upload_rate: 0,
                 outgoing,
                 pex_sent: BTreeSet::new(),
+                pex_due: None,
+                pex_told: None,
                 exhausted: None,
             },
         );
@@ -660,6 +695,8 @@ impl Swarm {
         }
         for (block, data) in blocks {
             if data.len() == block.len as usize {
+                // Counted like bytes from peers: what a user and the trackers call downloaded.
+                self.downloaded += u64::from(block.len);
                 self.on_block(key, block, data);
             } else {
                 let _ = self.picker.request_dropped(key, block);
@@ -1050,9 +1087,12 @@ impl Swarm {
                 }
                 WireEvent::Block { block, data } => self.on_block(key, block, data),
                 WireEvent::Metadata(Metadata::Request { piece }) => self.serve_metadata(key, piece),
+                WireEvent::HashRequest(request) => self.serve_hashes(key, request),
                 WireEvent::Pex(pex) => {
                     if self.config.pex_interval.is_some() {
                         self.learn(pex.added.into_iter().map(|(a, _)| a));
+                        // Dial them now, not at the next tick (libtorrent: a "connect boost").
+                        self.fill_connections(now);
                     }
                 }
                 WireEvent::Closed(reason) => {
@@ -1060,14 +1100,23 @@ impl Swarm {
                     return;
                 }
                 WireEvent::Unchoked | WireEvent::AllowedFast(_) => p.exhausted = None,
+                WireEvent::ExtendedHandshake(h) => {
+                    // Its first PEX message soon, not an interval later: a newcomer learns the
+                    // swarm at once (libtorrent sends its first at the next second's tick). A
+                    // repeated handshake keeps the schedule (libtorrent counts every message).
+                    if self.config.pex_interval.is_some()
+                        && p.pex_due.is_none()
+                        && h.extension_id(peer_wire::extended::name::UT_PEX).is_some()
+                    {
+                        p.pex_due = Some(now + PEX_FIRST_DELAY);
+                    }
+                }
                 WireEvent::Handshake { .. }
-                | WireEvent::ExtendedHandshake(_)
                 | WireEvent::Snubbed { .. }
                 | WireEvent::Suggest(_)
                 | WireEvent::Port(_)
                 | WireEvent::Metadata(_)
                 | WireEvent::Extended { .. }
-                | WireEvent::HashRequest(_)
                 | WireEvent::Hashes { .. }
                 | WireEvent::HashReject(_) => {}
             }
@@ -1283,6 +1332,29 @@ impl Swarm {
         let _ = p.session.send_metadata(&reply);
     }
 
+    /// Answers a BEP 52 hash request from [`Config::piece_layers`], or rejects it (BEP 52:
+    /// "Hash requests MUST be answered with either a 'hashes' or 'hash reject' message"),
+    /// whatever the choke state (BEP 52: "Hash requests may be sent to a peer regardless of its
+    /// choke state").
+    fn serve_hashes(&mut self, key: PeerKey, request: peer_wire::HashRequest) {
+        /// A peer that does not read what we send gets rejects rather than our memory: an
+        /// answer (at most 18 KiB) is queued only below this. Blocks alone stay under about
+        /// 1 MiB (`issue_reads`' watermark), so a reading peer never reaches it.
+        const HASH_REPLY_BUDGET: usize = 2 << 20;
+        let Some(p) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let answer = match &self.config.piece_layers {
+            _ if p.session.queued_bytes() > HASH_REPLY_BUDGET => None,
+            Some(layers) => layers.answer(&request).ok(),
+            None => None,
+        };
+        let _ = match answer {
+            Some(hashes) => p.session.send_hashes(request, hashes),
+            None => p.session.send_hash_reject(request),
+        };
+    }
+
     fn remove_peer(&mut self, key: PeerKey, reason: CloseReason) {
         let Some(p) = self.peers.remove(&key) else {
             return;
@@ -1327,12 +1399,7 @@ impl Swarm {
         }
         self.next_tick = now + self.config.tick;
         self.fill_web_seeds(now);
-        if let (Some(at), Some(interval)) = (self.next_pex, self.config.pex_interval)
-            && now >= at
-        {
-            self.pex_round();
-            self.next_pex = Some(now + interval);
-        }
+        self.pex_round(now);
     }
 
     /// Where a peer accepts connections: the address we dialed, or the port its extended
@@ -1345,9 +1412,20 @@ impl Swarm {
         (port != 0).then(|| SocketAddr::new(p.addr.ip(), port))
     }
 
-    /// BEP 11: tells each peer that supports ut_pex which peers we connected to and dropped
-    /// since our last message to it (at most 50 of each per message).
-    fn pex_round(&mut self) {
+    /// BEP 11: tells each peer whose PEX message is due which peers we connected to and dropped
+    /// since our last message to it (at most 50 of each per message). A peer is due
+    /// [`PEX_FIRST_DELAY`] after its extended handshake, then an interval after each message;
+    /// a due peer with nothing new to hear stays due, so news reaches it at the next tick, and
+    /// two messages to it are always at least an interval apart.
+    fn pex_round(&mut self, now: Instant) {
+        let Some(interval) = self.config.pex_interval else {
+            return;
+        };
+        let interval = interval.max(PEX_MIN_INTERVAL);
+        let due = |p: &Peer| p.pex_due.is_some_and(|t| t <= now);
+        if !self.peers.values().any(due) {
+            return;
+        }
         let current: BTreeMap<SocketAddr, PexFlags> = self
             .peers
             .values()
@@ -1364,7 +1442,17 @@ impl Swarm {
                 Some((addr, PexFlags(flags)))
             })
             .collect();
+        if current != self.pex_members {
+            self.pex_members = current;
+            self.pex_generation += 1;
+        }
+        let (members, generation) = (&self.pex_members, self.pex_generation);
         for (&key, p) in &mut self.peers {
+            // A due peer already up to date with this set costs nothing more (every peer is
+            // due in a quiet swarm, at every tick).
+            if !due(p) || p.pex_told == Some(generation) {
+                continue;
+            }
             let supports = p
                 .session
                 .peer_extended()
@@ -1373,19 +1461,24 @@ impl Swarm {
                 continue;
             }
             let own = Self::listen_addr(p);
-            let added: Vec<(SocketAddr, PexFlags)> = current
+            let mut added: Vec<(SocketAddr, PexFlags)> = members
                 .iter()
                 .filter(|(a, _)| Some(**a) != own && !p.pex_sent.contains(a))
-                .take(50)
                 .map(|(&a, &f)| (a, f))
                 .collect();
-            let dropped: Vec<SocketAddr> = p
+            let mut dropped: Vec<SocketAddr> = p
                 .pex_sent
                 .iter()
-                .filter(|a| !current.contains_key(a))
-                .take(50)
+                .filter(|a| !members.contains_key(a))
                 .copied()
                 .collect();
+            // At most PEX_MAX_PEERS added and dropped per message; the rest go in the next.
+            let everything = added.len() <= PEX_MAX_PEERS && dropped.len() <= PEX_MAX_PEERS;
+            added.truncate(PEX_MAX_PEERS);
+            dropped.truncate(PEX_MAX_PEERS);
+            if everything {
+                p.pex_told = Some(generation);
+            }
             if added.is_empty() && dropped.is_empty() {
                 continue;
             }
@@ -1396,6 +1489,7 @@ impl Swarm {
             if p.session.send_pex(&Pex { added, dropped }).is_ok() {
                 self.sending.insert(key);
             }
+            p.pex_due = Some(now + interval);
         }
     }
 

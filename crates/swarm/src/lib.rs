@@ -3,8 +3,10 @@
 mod config;
 mod engine;
 pub mod metadata;
+pub mod piece_layers;
 
 pub use config::Config;
 pub use engine::{Action, AnnounceEvent, Event, Refused, Swarm};
 pub use metadata::MetadataFetch;
+pub use piece_layers::{PieceLayers, PieceLayersFetch};
 pub use piece_picker::PeerKey;

@@ -107,6 +107,131 @@ pub fn root_from_piece_layer(layer: &[[u8; 32]], piece_length: u64) -> [u8; 32] 
     merkle_root(layer, layer.len().next_power_of_two(), pad)
 }
 
+/// The part of a file's merkle tree from its piece layer up to its root, with BEP 52's
+/// padding: what a peer that has a file's piece layer (but not its 16 KiB leaf hashes) can
+/// answer BEP 52 hash requests from.
+///
+/// Layers are numbered as BEP 52's `base layer` numbers them: 0 is the leaf layer (one hash
+/// per 16 KiB block), the piece layer is `log2(piece_length / 16 KiB)`, and the root is the
+/// only node of layer [`PieceTree::num_layers`]. Layer `l` of the padded tree has
+/// `2^(num_layers - l)` nodes; those past the file's data are padding
+/// ([`zero_subtree_hash`] of the leaves they cover), never stored.
+///
+/// Holds about twice the piece layer (each layer above is half the one below).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceTree {
+    /// BEP 52 layer number of the piece layer.
+    piece_layer: u32,
+    /// `layers[k]`: the stored (non-padding) nodes of layer `piece_layer + k`, left to right;
+    /// the last layer holds the root alone. Never empty, and no layer is empty.
+    layers: Vec<Vec<[u8; 32]>>,
+    /// `pads[k]`: the hash of an all-padding node of layer `piece_layer + k`.
+    pads: Vec<[u8; 32]>,
+}
+
+impl PieceTree {
+    /// The tree above a file's piece layer (as stored under `piece layers`, one hash per
+    /// piece). `None` for an empty layer. A file of one piece has no piece layer in a torrent;
+    /// given its root as a layer of one, the tree is that root alone.
+    ///
+    /// `piece_length` must be a power of two of at least 16 KiB (BEP 52); other values are
+    /// rounded up as in [`root_from_piece_layer`], whose result [`PieceTree::root`] equals.
+    pub fn from_piece_layer(layer: &[[u8; 32]], piece_length: u64) -> Option<Self> {
+        if layer.is_empty() {
+            return None;
+        }
+        let blocks = blocks_per_piece(piece_length).next_power_of_two();
+        let mut pad = zero_subtree_hash(blocks);
+        let mut layers = vec![layer.to_vec()];
+        let mut pads = vec![pad];
+        let mut width = layer.len().next_power_of_two();
+        while width > 1 {
+            let below = layers.last().map_or(&[][..], Vec::as_slice);
+            let next: Vec<[u8; 32]> = below
+                .chunks(2)
+                .map(|pair| hash_pair(&pair[0], pair.get(1).unwrap_or(&pad)))
+                .collect();
+            pad = hash_pair(&pad, &pad);
+            layers.push(next);
+            pads.push(pad);
+            width /= 2;
+        }
+        Some(Self {
+            piece_layer: blocks.trailing_zeros(),
+            layers,
+            pads,
+        })
+    }
+
+    /// The file's `pieces root`.
+    pub fn root(&self) -> [u8; 32] {
+        // `from_piece_layer` never builds an empty layer.
+        self.layers
+            .last()
+            .and_then(|l| l.first())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// BEP 52 layer number of the piece layer: `log2(piece_length / 16 KiB)`.
+    pub fn piece_layer(&self) -> u32 {
+        self.piece_layer
+    }
+
+    /// The layer of the root: the number of layers above the leaves in the file's padded tree
+    /// (`log2` of its padded leaf count).
+    pub fn num_layers(&self) -> u32 {
+        // At most 64 layers above the piece layer (widths are `usize`).
+        self.piece_layer + (self.layers.len() as u32 - 1)
+    }
+
+    /// The piece layer, without padding.
+    pub fn pieces(&self) -> &[[u8; 32]] {
+        &self.layers[0]
+    }
+
+    /// Nodes in `layer` of the padded tree (padding included); `None` below the piece layer
+    /// or above the root.
+    pub fn width(&self, layer: u32) -> Option<u64> {
+        let k = layer.checked_sub(self.piece_layer)?;
+        let height = self.num_layers() - self.piece_layer;
+        (k <= height).then(|| 1u64 << (height - k))
+    }
+
+    /// Node `index` of `layer` (a padding node past the file's data); `None` below the piece
+    /// layer, above the root, or past the layer's width.
+    pub fn node(&self, layer: u32, index: u64) -> Option<[u8; 32]> {
+        if index >= self.width(layer)? {
+            return None;
+        }
+        let k = (layer - self.piece_layer) as usize;
+        let stored = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.layers[k].get(i));
+        Some(stored.copied().unwrap_or(self.pads[k]))
+    }
+}
+
+/// The root reached from a node by hashing it with its uncles (its sibling, then its
+/// parent's sibling, and so on): `index` is the node's position in its layer, whose low bit
+/// says on which side each uncle goes.
+///
+/// With as many uncles as the node is layers below the root, the result is the root; a proof
+/// checks out if it equals the known one.
+pub fn root_from_uncles(node: [u8; 32], index: u64, uncles: &[[u8; 32]]) -> [u8; 32] {
+    let mut hash = node;
+    let mut index = index;
+    for uncle in uncles {
+        hash = if index.is_multiple_of(2) {
+            hash_pair(&hash, uncle)
+        } else {
+            hash_pair(uncle, &hash)
+        };
+        index /= 2;
+    }
+    hash
+}
+
 /// Leaves per piece; at least 1.
 fn blocks_per_piece(piece_length: u64) -> usize {
     usize::try_from(piece_length / BLOCK_SIZE)
@@ -178,6 +303,69 @@ mod tests {
                     root_from_leaves(&leaves),
                     "piece_length={piece_length} leaves={n}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn piece_tree_nodes_match_a_materialised_tree() {
+        // Every shape of a few pieces, at three piece sizes: each node of the tree built from
+        // the piece layer equals the node of the full leaf tree (padding materialised).
+        for piece_length in [16384u64, 32768, 131_072] {
+            let bpp = (piece_length / BLOCK_SIZE) as usize;
+            for n in (bpp + 1)..(bpp * 9 + 2) {
+                let leaves: Vec<_> = (0..n).map(leaf).collect();
+                let mut layer = leaves.clone();
+                layer.resize(n.next_power_of_two(), [0; 32]);
+                let mut full = vec![layer];
+                while full[full.len() - 1].len() > 1 {
+                    let below = &full[full.len() - 1];
+                    let next = below.chunks(2).map(|p| hash_pair(&p[0], &p[1])).collect();
+                    full.push(next);
+                }
+                let pieces = piece_layer(&leaves, piece_length);
+                let tree = PieceTree::from_piece_layer(&pieces, piece_length).unwrap();
+                assert_eq!(tree.root(), root_from_leaves(&leaves));
+                assert_eq!(tree.num_layers() as usize, full.len() - 1);
+                assert_eq!(tree.piece_layer(), bpp.trailing_zeros());
+                assert_eq!(tree.pieces(), &pieces[..]);
+                for (l, nodes) in full.iter().enumerate() {
+                    let l = l as u32;
+                    if l < tree.piece_layer() {
+                        assert_eq!(tree.node(l, 0), None);
+                        continue;
+                    }
+                    assert_eq!(tree.width(l), Some(nodes.len() as u64));
+                    for (i, node) in nodes.iter().enumerate() {
+                        assert_eq!(tree.node(l, i as u64), Some(*node), "l={l} i={i} n={n}");
+                    }
+                    assert_eq!(tree.node(l, nodes.len() as u64), None);
+                }
+                assert_eq!(tree.width(tree.num_layers() + 1), None);
+            }
+        }
+        assert_eq!(PieceTree::from_piece_layer(&[], 16384), None);
+    }
+
+    #[test]
+    fn every_node_proves_to_the_root_with_its_uncles() {
+        let leaves: Vec<_> = (0..37).map(leaf).collect();
+        let tree = PieceTree::from_piece_layer(&piece_layer(&leaves, 32768), 32768).unwrap();
+        let top = tree.num_layers();
+        for l in tree.piece_layer()..=top {
+            for i in 0..tree.width(l).unwrap() {
+                let uncles: Vec<_> = (l..top)
+                    .map(|u| tree.node(u, (i >> (u - l)) ^ 1).unwrap())
+                    .collect();
+                let node = tree.node(l, i).unwrap();
+                assert_eq!(root_from_uncles(node, i, &uncles), tree.root());
+                // A wrong node, or its uncles on the wrong side, does not.
+                let mut bad = node;
+                bad[0] ^= 1;
+                assert_ne!(root_from_uncles(bad, i, &uncles), tree.root());
+                if uncles.first().is_some_and(|u| *u != node) {
+                    assert_ne!(root_from_uncles(node, i ^ 1, &uncles), tree.root());
+                }
             }
         }
     }

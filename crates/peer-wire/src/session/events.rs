@@ -90,6 +90,9 @@ pub enum UsageError {
     /// The session was made by [`Session::without_geometry`]: it knows no pieces.
     #[error("the torrent's pieces are not known yet")]
     NoGeometry,
+    /// BEP 52 `hashes` whose length is not a whole number of 32-byte hashes.
+    #[error("hashes must be 32 bytes each")]
+    NotWholeHashes,
 }
 
 /// Why a session ended.

@@ -50,7 +50,7 @@ pub use events::{CloseReason, Event, ProtocolViolation, UsageError};
 use crate::bitfield::{Bitfield, BitfieldError};
 use crate::extended::{self, ExtendedHandshake, Metadata, Pex};
 use crate::handshake::{Handshake, Reserved};
-use crate::message::{self, Message};
+use crate::message::{self, HashRequest, Message};
 use crate::{BlockRef, PieceIndex, Status};
 
 /// One peer connection.
@@ -511,6 +511,34 @@ impl Session {
     pub fn send_message(&mut self, message: &Message) -> Result<(), UsageError> {
         self.check_open()?;
         self.send(message.clone());
+        Ok(())
+    }
+
+    /// Asks the peer for hashes of a file's merkle tree (BEP 52 `hash request`). The answer
+    /// comes as [`Event::Hashes`] or [`Event::HashReject`]; matching it to the request, and
+    /// checking the hashes, is the caller's (only it knows the file's tree).
+    pub fn send_hash_request(&mut self, request: HashRequest) -> Result<(), UsageError> {
+        self.check_open()?;
+        self.send(Message::HashRequest(request));
+        Ok(())
+    }
+
+    /// Answers a peer's [`Event::HashRequest`] (BEP 52 `hashes`): `hashes` is the requested
+    /// hashes of the base layer then the uncle hashes, 32 bytes each.
+    pub fn send_hashes(&mut self, request: HashRequest, hashes: Bytes) -> Result<(), UsageError> {
+        self.check_open()?;
+        if !hashes.len().is_multiple_of(32) {
+            return Err(UsageError::NotWholeHashes);
+        }
+        self.send(Message::Hashes { request, hashes });
+        Ok(())
+    }
+
+    /// Declines a peer's [`Event::HashRequest`] (BEP 52 `hash reject`: "Hash requests MUST be
+    /// answered with either a 'hashes' or 'hash reject' message").
+    pub fn send_hash_reject(&mut self, request: HashRequest) -> Result<(), UsageError> {
+        self.check_open()?;
+        self.send(Message::HashReject(request));
         Ok(())
     }
 

@@ -911,3 +911,62 @@ fn without_geometry_fetches_the_info_dictionary_from_a_normal_session() {
     step(&mut seed, &mut magnet);
     assert_eq!(events(&mut magnet), [Event::Metadata(data)]);
 }
+
+#[test]
+fn hash_messages_go_both_ways_between_a_magnet_session_and_a_seed() {
+    // BEP 52: a session without a geometry asks a seed's session for a piece layer; the seed
+    // answers with hashes or a reject; each side sees exactly what the other sent.
+    let now = origin();
+    let mut seed = Session::new(config(1, Reserved::ours()), LocalPieces::All, now);
+    let mut magnet = Session::without_geometry(
+        Config::for_metadata(Handshake {
+            reserved: Reserved::ours(),
+            info_hash: HASH,
+            peer_id: PeerId([2; 20]),
+        }),
+        now,
+    );
+    let request = HashRequest {
+        pieces_root: [7; 32],
+        base_layer: 1,
+        index: 512,
+        length: 512,
+        proof_layers: 9,
+    };
+    // Not before the handshakes.
+    assert_eq!(magnet.send_hash_request(request), Err(UsageError::NotOpen));
+    let step = |a: &mut Session, b: &mut Session| loop {
+        let mut to_b = drain(a, now);
+        let mut to_a = drain(b, now);
+        if to_a.is_empty() && to_b.is_empty() {
+            return;
+        }
+        b.handle_bytes(now, &mut to_b);
+        a.handle_bytes(now, &mut to_a);
+    };
+    step(&mut seed, &mut magnet);
+    let _ = events(&mut seed);
+    let _ = events(&mut magnet);
+    magnet.send_hash_request(request).unwrap();
+    step(&mut seed, &mut magnet);
+    assert_eq!(events(&mut seed), [Event::HashRequest(request)]);
+    let hashes = Bytes::from(vec![9u8; 32 * 514]);
+    // Hashes are 32 bytes each: anything else is a caller bug, not a malformed message.
+    assert_eq!(
+        seed.send_hashes(request, hashes.slice(1..)),
+        Err(UsageError::NotWholeHashes)
+    );
+    seed.send_hashes(request, hashes.clone()).unwrap();
+    seed.send_hash_reject(request).unwrap();
+    step(&mut seed, &mut magnet);
+    assert_eq!(
+        events(&mut magnet),
+        [
+            Event::Hashes { request, hashes },
+            Event::HashReject(request)
+        ]
+    );
+    assert!(magnet.is_open() && seed.is_open());
+    seed.close();
+    assert_eq!(seed.send_hash_reject(request), Err(UsageError::Closed));
+}

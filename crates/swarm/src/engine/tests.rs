@@ -457,6 +457,11 @@ fn a_web_seed_alone_serves_the_whole_download() {
     net.run(Duration::from_secs(300), Net::all_finished);
     assert!(net.all_finished());
     assert_eq!(net.nodes[0].storage, content(len));
+    assert_eq!(
+        net.nodes[0].swarm.transferred().1,
+        len as u64,
+        "the web seed's bytes count as downloaded"
+    );
 }
 
 #[test]
