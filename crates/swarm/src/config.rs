@@ -57,8 +57,10 @@ pub struct Config {
     /// Peers that do not pass pieces on then wait, so it is off by default.
     pub super_seed: bool,
     /// Peer exchange (BEP 11): how often each peer that supports ut_pex is told which peers
-    /// we connected to and dropped since (libtorrent: once a minute). `None` turns PEX off
-    /// both ways, as a private torrent (BEP 27) requires.
+    /// we connected to and dropped since (libtorrent: once a minute), after a first message
+    /// two seconds after its extended handshake. Intervals under 15 s count as 15 s
+    /// (libtorrent disconnects a peer that sends seven messages within a minute). `None` turns
+    /// PEX off both ways, as a private torrent (BEP 27) requires.
     pub pex_interval: Option<Duration>,
 }
 
