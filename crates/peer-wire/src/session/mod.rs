@@ -36,6 +36,7 @@
 //! be one we requested (so any block closes the session). `config.geometry` is not read: the
 //! piece-count checks of a normal session are untouched.
 
+mod blocks;
 mod config;
 mod events;
 
@@ -52,6 +53,7 @@ use crate::extended::{self, ExtendedHandshake, Metadata, Pex};
 use crate::handshake::{Handshake, Reserved};
 use crate::message::{self, HashRequest, Message};
 use crate::{BlockRef, PieceIndex, Status};
+use blocks::{Queue, Requested};
 
 /// One peer connection.
 #[derive(Debug)]
@@ -78,7 +80,7 @@ pub struct Session {
     peer_interested: bool,
 
     /// Our requests the peer has not answered.
-    requested: Vec<BlockRef>,
+    requested: Requested,
     /// Requests we cancelled or a choke dropped: a block for one of these may still arrive.
     cancelled: VecDeque<BlockRef>,
     /// Pieces the peer lets us request while choked.
@@ -86,7 +88,7 @@ pub struct Session {
     /// Pieces we let the peer request while we choke it.
     allowed_fast_out: Vec<PieceIndex>,
     /// The peer's requests we may still serve.
-    peer_requests: VecDeque<BlockRef>,
+    peer_requests: Queue,
 
     last_received: Instant,
     last_sent: Instant,
@@ -143,11 +145,11 @@ impl Session {
             am_interested: false,
             peer_choking: true,
             peer_interested: false,
-            requested: Vec::new(),
+            requested: Requested::default(),
             cancelled: VecDeque::new(),
             allowed_fast_in: Vec::new(),
             allowed_fast_out: Vec::new(),
-            peer_requests: VecDeque::new(),
+            peer_requests: Queue::default(),
             last_received: now,
             last_sent: now,
             last_block: now,
@@ -227,7 +229,7 @@ impl Session {
 
     /// Our outstanding requests.
     pub fn requested(&self) -> &[BlockRef] {
-        &self.requested
+        self.requested.as_slice()
     }
 
     /// How many more requests the peer accepts now.
@@ -332,7 +334,7 @@ impl Session {
         {
             self.snubbed = true;
             self.events.push_back(Event::Snubbed {
-                outstanding: self.requested.clone(),
+                outstanding: self.requested.as_slice().to_vec(),
             });
         }
     }
@@ -347,7 +349,7 @@ impl Session {
             self.am_choking = true;
             self.send(Message::Choke);
             let fast = self.fast();
-            let queued = std::mem::take(&mut self.peer_requests);
+            let queued = self.peer_requests.take();
             for block in queued {
                 if fast && self.allowed_fast_out.contains(&block.piece) {
                     self.peer_requests.push_back(block);
@@ -434,10 +436,9 @@ impl Session {
     /// Withdraws a request; a block for it that is already on its way is dropped quietly.
     pub fn cancel(&mut self, block: BlockRef) -> Result<(), UsageError> {
         self.check_open()?;
-        let Some(i) = self.requested.iter().position(|b| *b == block) else {
+        if !self.requested.remove(&block) {
             return Err(UsageError::NotRequested);
-        };
-        self.requested.swap_remove(i);
+        }
         self.remember_cancelled(block);
         self.send(Message::Cancel(block));
         Ok(())
@@ -449,10 +450,9 @@ impl Session {
         if data.len() != block.len as usize {
             return Err(UsageError::OutOfRange);
         }
-        let Some(i) = self.peer_requests.iter().position(|b| *b == block) else {
+        if !self.peer_requests.remove(&block) {
             return Err(UsageError::NotRequested);
-        };
-        self.peer_requests.remove(i);
+        }
         self.send(Message::Piece {
             piece: block.piece,
             offset: block.offset,
@@ -466,10 +466,9 @@ impl Session {
     /// request is dropped silently).
     pub fn reject(&mut self, block: BlockRef) -> Result<(), UsageError> {
         self.check_open()?;
-        let Some(i) = self.peer_requests.iter().position(|b| *b == block) else {
+        if !self.peer_requests.remove(&block) {
             return Err(UsageError::NotRequested);
-        };
-        self.peer_requests.remove(i);
+        }
         if self.fast() {
             self.send(Message::Reject(block));
         }
@@ -781,7 +780,7 @@ impl Session {
                     let dropped = if fast {
                         Vec::new()
                     } else {
-                        let dropped = std::mem::take(&mut self.requested);
+                        let dropped = self.requested.take();
                         for &b in &dropped {
                             self.remember_cancelled(b);
                         }
@@ -829,8 +828,7 @@ impl Session {
                     offset,
                     len: u32::try_from(data.len()).unwrap_or(u32::MAX),
                 };
-                if let Some(i) = self.requested.iter().position(|b| *b == block) {
-                    self.requested.swap_remove(i);
+                if self.requested.remove(&block) {
                     self.downloaded += u64::from(block.len);
                     self.last_block = now;
                     self.snubbed = false;
@@ -843,8 +841,7 @@ impl Session {
                 }
             }
             Message::Cancel(block) => {
-                if let Some(i) = self.peer_requests.iter().position(|b| *b == block) {
-                    self.peer_requests.remove(i);
+                if self.peer_requests.remove(&block) {
                     self.events.push_back(Event::Cancel(block));
                 }
             }
@@ -858,8 +855,7 @@ impl Session {
             Message::Reject(block) => {
                 // A reject for something we no longer wait for is harmless (it crossed a
                 // cancel); libtorrent ignores those too.
-                if let Some(i) = self.requested.iter().position(|b| *b == block) {
-                    self.requested.swap_remove(i);
+                if self.requested.remove(&block) {
                     self.events.push_back(Event::Rejected(block));
                 }
             }
