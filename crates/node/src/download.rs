@@ -344,11 +344,21 @@ async fn watch(
             .or_else(|| (s.peers == 0).then(|| s.tracker_error.clone()).flatten())
             .or_else(|| {
                 alone.then(|| {
-                    format!(
-                        "no peers for {} s: the trackers gave none and nobody connected (check \
-                         the torrent's trackers, or name a peer with --peer)",
-                        NO_PEERS_WARNING.as_secs()
-                    )
+                    if s.known > 0 {
+                        format!(
+                            "no peers for {} s: {} known, none would connect (they may be \
+                             gone, or refuse this client's encryption setting: see \
+                             --encryption)",
+                            NO_PEERS_WARNING.as_secs(),
+                            s.known
+                        )
+                    } else {
+                        format!(
+                            "no peers for {} s: the trackers gave none and nobody connected \
+                             (check the torrent's trackers, or name a peer with --peer)",
+                            NO_PEERS_WARNING.as_secs()
+                        )
+                    }
                 })
             });
         if problem != warned {

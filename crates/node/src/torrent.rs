@@ -87,6 +87,8 @@ pub struct Status {
     pub uploaded: u64,
     /// Open connections.
     pub peers: usize,
+    /// Peer addresses known (trackers, PEX, `--peer`), connected or not.
+    pub known: usize,
     /// Every wanted piece is verified.
     pub finished: bool,
     /// The last tracker error, if the last announce failed.
@@ -677,6 +679,7 @@ impl Actor {
         let (uploaded, downloaded) = self.swarm.transferred();
         let have = self.swarm.have().count();
         let peers = self.swarm.num_peers();
+        let known = self.swarm.num_known();
         let finished = self.swarm.is_finished();
         let (swarm, banned) = (&self.swarm, &self.banned);
         let (tracker_error, disk_error) = (&self.tracker_error, &self.disk_error);
@@ -684,6 +687,7 @@ impl Actor {
         self.status.send_if_modified(|s| {
             let changed = s.have != have
                 || s.peers != peers
+                || s.known != known
                 || s.finished != finished
                 || s.tracker_error != *tracker_error
                 || s.disk_error != *disk_error
@@ -705,6 +709,7 @@ impl Actor {
             s.downloaded = downloaded;
             s.uploaded = uploaded;
             s.peers = peers;
+            s.known = known;
             s.finished = finished;
             s.tracker_error.clone_from(tracker_error);
             s.disk_error.clone_from(disk_error);

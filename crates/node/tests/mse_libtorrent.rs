@@ -14,8 +14,8 @@ use std::time::Duration;
 use peer_wire::{Handshake, InfoHash, PeerId, Reserved};
 use peercdn::mse_io::{self, Encryption};
 use support::{
-    Proc, TempDir, completes, content, have_libtorrent, libtorrent_peer, make_torrent,
-    peercdn_download, peercdn_seed,
+    Proc, TempDir, content, download_from_peer, have_libtorrent, libtorrent_peer, make_torrent,
+    peercdn_seed,
 };
 
 const SIZE: usize = 8 * 1024 * 1024 + 4321;
@@ -234,17 +234,7 @@ fn peercdn_downloads_from_seeds_that_require_or_refuse_encryption() {
         let port = seed.wait_event(Duration::from_secs(60), "ready")["port"]
             .as_u64()
             .expect("a port");
-        let out = dir.path().join("out");
         let peer = format!("127.0.0.1:{port}");
-        completes(&mut peercdn_download(
-            &torrent,
-            &out,
-            "127.0.0.1:0",
-            &["--peer", &peer],
-        ));
-        assert!(
-            std::fs::read(out.join("movie.bin")).expect("downloaded") == content(size, 7),
-            "{policy}: byte-exact"
-        );
+        download_from_peer(&torrent, &dir.path().join("out"), &peer, "movie.bin", size);
     }
 }

@@ -138,8 +138,23 @@ fn a_download_with_no_peers_says_so_and_what_to_do() {
     let torrent = make_torrent(dir.path(), "lonely.bin", 1 << 20, "256K", &[]);
     let out = dir.path().join("out");
     let mut dl = peercdn_download(&torrent, &out, "127.0.0.1:0", &[]);
+    // A peer that is known but never answers (nothing listens on its port) is another story.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .to_string();
+    let mut refused = peercdn_download(
+        &torrent,
+        &dir.path().join("out2"),
+        "127.0.0.1:0",
+        &["--peer", &gone],
+    );
     let warning = dl.wait_event(Duration::from_secs(90), "warning");
     let message = warning["message"].as_str().unwrap_or_default();
     assert!(message.contains("no peers"), "{message}");
     assert!(message.contains("--peer"), "it says what to do: {message}");
+    let warning = refused.wait_event(Duration::from_secs(90), "warning");
+    let message = warning["message"].as_str().unwrap_or_default();
+    assert!(message.contains("1 known, none would connect"), "{message}");
+    assert!(message.contains("--encryption"), "{message}");
 }

@@ -388,6 +388,11 @@ impl Swarm {
         self.peers.len()
     }
 
+    /// Addresses known (from trackers, PEX, the driver), connected or not.
+    pub fn num_known(&self) -> usize {
+        self.known.len()
+    }
+
     /// The open connections and their addresses.
     pub fn peers(&self) -> impl Iterator<Item = (PeerKey, SocketAddr)> + '_ {
         self.peers.iter().map(|(&k, p)| (k, p.addr))

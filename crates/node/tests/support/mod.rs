@@ -202,23 +202,7 @@ pub(crate) fn make_torrent(
     piece: &str,
     trackers: &[&str],
 ) -> PathBuf {
-    let data = dir.join("seed").join(name);
-    std::fs::create_dir_all(data.parent().expect("has a parent")).expect("writable");
-    std::fs::write(&data, content(len, 7)).expect("writable");
-    let torrent = dir.join(format!("{name}.torrent"));
-    let mut cmd = peercdn();
-    cmd.arg("create").arg(&data).arg("-o").arg(&torrent);
-    cmd.arg("--piece-size").arg(piece);
-    for t in trackers {
-        cmd.arg("--tracker").arg(t);
-    }
-    let out = cmd.output().expect("peercdn create runs");
-    assert!(
-        out.status.success(),
-        "create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    torrent
+    make_torrent_with(dir, name, len, piece, trackers, &[])
 }
 
 /// Starts `peercdn tracker --http 127.0.0.1:0`; returns it and its announce URL.
@@ -345,15 +329,20 @@ pub(crate) fn start_bittorrent_tracker(udp: bool) -> (Proc, String, Option<Strin
     (p, http, udp)
 }
 
-/// The v1 info hash of `torrent` in hex, as `peercdn inspect --json` prints it.
-pub(crate) fn info_hash_hex(torrent: &Path) -> String {
+/// What `peercdn inspect --json` says of `torrent`.
+fn inspect_json(torrent: &Path) -> serde_json::Value {
     let out = peercdn()
         .arg("inspect")
         .arg(torrent)
         .arg("--json")
         .output()
         .expect("peercdn inspect runs");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("inspect prints JSON");
+    serde_json::from_slice(&out.stdout).expect("inspect prints JSON")
+}
+
+/// The v1 info hash of `torrent` in hex, as `peercdn inspect --json` prints it.
+pub(crate) fn info_hash_hex(torrent: &Path) -> String {
+    let v = inspect_json(torrent);
     v["info_hash_v1"]
         .as_str()
         .expect("a v1 torrent")
@@ -499,9 +488,141 @@ pub(crate) fn peercdn_download(
     )
 }
 
+/// `peercdn download TORRENT -o OUT --peer PEER` to completion; then `OUT/NAME` must be
+/// `content(len, 7)`, what [`make_torrent`] wrote.
+pub(crate) fn download_from_peer(torrent: &Path, out: &Path, peer: &str, name: &str, len: usize) {
+    completes(&mut peercdn_download(
+        torrent,
+        out,
+        "127.0.0.1:0",
+        &["--peer", peer],
+    ));
+    assert!(
+        std::fs::read(out.join(name)).expect("downloaded") == content(len, 7),
+        "the download from {peer} is byte-exact"
+    );
+}
+
 /// Waits for a download's `complete` event and its exit with status 0; returns the event.
 pub(crate) fn completes(download: &mut Proc) -> serde_json::Value {
     let complete = download.wait_event(Duration::from_secs(120), "complete");
     assert_eq!(download.wait_exit(Duration::from_secs(30)), Some(0));
     complete
+}
+
+// Real BitTorrent clients driven through their own control interfaces (Transmission's RPC,
+// qBittorrent's Web API, aria2's command line), each with its own configuration, on loopback.
+pub(crate) mod aria2;
+pub(crate) mod http;
+pub(crate) mod qbittorrent;
+pub(crate) mod transmission;
+
+/// Whether `program` is an executable file on the `PATH`; the Debian package `package`
+/// provides it. Missing, it is a failure with `PEERCDN_REQUIRE_EXTERNAL=1`, else the test says
+/// so and passes without running. (Looked up rather than run: `qbittorrent-nox --version`
+/// creates a profile in the home folder.)
+pub(crate) fn have_program(program: &str, package: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let ok = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    if !ok {
+        assert!(
+            !external_required(),
+            "{program} is required (PEERCDN_REQUIRE_EXTERNAL=1) but is not on the PATH \
+             (apt-get install {package})"
+        );
+        eprintln!("skipped: {program} ({package}) is not installed");
+    }
+    ok
+}
+
+/// A TCP port that was free on 127.0.0.1 a moment ago, for a client that must be told its
+/// port before it starts (and cannot report a port 0 it was given). Never the same port twice
+/// in one test process, so tests running side by side do not get each other's.
+pub(crate) fn free_port() -> u16 {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port on 127.0.0.1")
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+}
+
+/// Asks `check` every 100 ms until it answers `Ok`, for at most `timeout`; then fails, saying
+/// `what` was awaited and the last answer (`Err` says why not yet: a state, a refused
+/// connection).
+pub(crate) fn poll<T>(
+    timeout: Duration,
+    what: &str,
+    check: impl FnMut() -> Result<T, String>,
+) -> T {
+    try_poll(timeout, check)
+        .unwrap_or_else(|last| panic!("no {what} within {timeout:?}; last: {last}"))
+}
+
+/// [`poll`] that returns the last `Err` at the deadline instead of failing.
+pub(crate) fn try_poll<T>(
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> Result<T, String> {
+    let deadline = now() + timeout;
+    loop {
+        match check() {
+            Ok(value) => return Ok(value),
+            Err(last) if now() >= deadline => return Err(last),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
+/// [`make_torrent`] with more `peercdn create` switches (`--v2`, `--hybrid`), the same data
+/// (`content(len, 7)` at `dir/seed/name`).
+pub(crate) fn make_torrent_with(
+    dir: &Path,
+    name: &str,
+    len: usize,
+    piece: &str,
+    trackers: &[&str],
+    switches: &[&str],
+) -> PathBuf {
+    let data = dir.join("seed").join(name);
+    std::fs::create_dir_all(data.parent().expect("has a parent")).expect("writable");
+    std::fs::write(&data, content(len, 7)).expect("writable");
+    let torrent = dir.join(format!("{name}.torrent"));
+    let mut cmd = peercdn();
+    cmd.arg("create").arg(&data).arg("-o").arg(&torrent);
+    cmd.arg("--piece-size").arg(piece).args(switches);
+    for t in trackers {
+        cmd.arg("--tracker").arg(t);
+    }
+    let out = cmd.output().expect("peercdn create runs");
+    assert!(
+        out.status.success(),
+        "create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    torrent
+}
+
+/// The 20-byte info-hash in hex that peers and trackers know `torrent` by: the v1 one, or the
+/// v2 one truncated (BEP 52) for a v2-only torrent.
+pub(crate) fn swarm_hash_hex(torrent: &Path) -> String {
+    let v = inspect_json(torrent);
+    match (v["info_hash_v1"].as_str(), v["info_hash_v2"].as_str()) {
+        (Some(v1), _) => v1.to_string(),
+        (None, Some(v2)) => v2[..40].to_string(),
+        (None, None) => panic!("no info-hash in {v}"),
+    }
 }

@@ -21,9 +21,6 @@ pub enum ProtocolViolation {
     /// The handshake carries our own peer id: we connected to ourselves.
     #[error("connected to ourselves")]
     OwnPeerId,
-    /// A bitfield, have all or have none after other messages, or a second one.
-    #[error("bitfield is not the first message")]
-    BitfieldNotFirst,
     /// A bitfield of the wrong size.
     #[error("bitfield of {len} bytes, expected {expected}")]
     BitfieldLength {

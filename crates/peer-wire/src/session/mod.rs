@@ -729,18 +729,16 @@ impl Session {
         {
             return violation(V::FastNotNegotiated(id));
         }
-        // The bitfield window: a bitfield, have all or have none may only come before any
+        // The bitfield window: a bitfield, have all or have none normally comes before any
         // other message, extended ones (libtorrent sends its extended handshake first),
-        // keep-alives and port aside.
+        // keep-alives and port aside; one that comes later adds to what the peer has.
         let opens_window = matches!(
             m,
             Message::KeepAlive | Message::Extended { .. } | Message::Port(_)
         );
         let peer = self.peer.as_mut().expect("Open implies a peer handshake");
         if let Message::Bitfield(_) | Message::HaveAll | Message::HaveNone = m {
-            if peer.past_first {
-                return violation(V::BitfieldNotFirst);
-            }
+            let late = peer.past_first;
             peer.past_first = true;
             if !known {
                 // Nothing to check it against and nothing to use it for.
@@ -757,6 +755,20 @@ impl Session {
                 Message::HaveAll => Bitfield::full(geometry.num_pieces),
                 _ => Bitfield::new(geometry.num_pieces),
             };
+            if late {
+                // aria2 sends a bitfield in the middle of a connection when it is shorter than
+                // the haves it replaces, and have all once it is complete; libtorrent takes
+                // them too. Pieces are never taken back this way (that is lt_donthave): what
+                // is new counts as haves.
+                if let Some(have) = peer.pieces.as_mut() {
+                    for p in pieces.iter() {
+                        if have.insert(p) {
+                            self.events.push_back(Event::Have(p));
+                        }
+                    }
+                }
+                return Ok(());
+            }
             peer.pieces = Some(pieces.clone());
             self.events.push_back(Event::PeerPieces(pieces));
             return Ok(());

@@ -240,17 +240,6 @@ fn a_handshake_for_another_swarm_or_from_ourselves_closes() {
 fn bitfield_rules_of_bep_3_are_enforced() {
     let cases: Vec<(Vec<Message>, ProtocolViolation)> = vec![
         (
-            vec![
-                Message::Have(PieceIndex(1)),
-                Message::Bitfield(Bytes::from_static(&[0, 0])),
-            ],
-            ProtocolViolation::BitfieldNotFirst,
-        ),
-        (
-            vec![Message::HaveNone, Message::HaveAll],
-            ProtocolViolation::BitfieldNotFirst,
-        ),
-        (
             vec![Message::Bitfield(Bytes::from_static(&[0]))],
             ProtocolViolation::BitfieldLength {
                 len: 1,
@@ -297,6 +286,47 @@ fn bitfield_rules_of_bep_3_are_enforced() {
         ],
     );
     assert!(matches!(seen.last(), Some(Event::PeerPieces(b)) if b.is_full()));
+}
+
+/// aria2 sends a bitfield in the middle of a connection when it is shorter than the haves it
+/// would send, and have all once it is complete: what is new counts as haves, nothing is taken
+/// back, and a malformed one still closes the connection.
+#[test]
+fn a_late_bitfield_or_have_all_adds_to_what_the_peer_has() {
+    let (mut s, now) = facing_raw_peer(Reserved::ours());
+    let seen = feed(
+        &mut s,
+        now,
+        &[
+            Message::Have(PieceIndex(1)),
+            // Pieces 0 and 2 (1 again, 9 not yet).
+            Message::Bitfield(Bytes::from_static(&[0b1110_0000, 0])),
+        ],
+    );
+    let haves = |seen: &[Event]| -> Vec<u32> {
+        seen.iter()
+            .filter_map(|e| match e {
+                Event::Have(p) => Some(p.0),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(haves(&seen), [1, 0, 2]);
+    let seen = feed(&mut s, now, &[Message::HaveNone, Message::HaveAll]);
+    assert_eq!(haves(&seen), [3, 4, 5, 6, 7, 8, 9]);
+    assert!(s.is_open() && s.peer_pieces().is_some_and(Bitfield::is_full));
+    let seen = feed(
+        &mut s,
+        now,
+        &[Message::Bitfield(Bytes::from_static(&[0xff]))],
+    );
+    assert_eq!(
+        closed_by(&seen),
+        Some(CloseReason::Violation(ProtocolViolation::BitfieldLength {
+            len: 1,
+            expected: 2
+        }))
+    );
 }
 
 #[test]
@@ -782,12 +812,10 @@ fn without_geometry_any_bitfield_and_piece_index_is_taken_and_dropped() {
         assert_eq!(seen, [Event::Unchoked]);
         assert!(s.is_open());
         assert_eq!(s.peer_pieces(), None);
-        // The bitfield window still holds.
+        // A late bitfield is nothing to check against either.
         let seen = feed(&mut s, now, &[Message::Bitfield(Bytes::from_static(&[0]))]);
-        assert_eq!(
-            closed_by(&seen),
-            Some(CloseReason::Violation(ProtocolViolation::BitfieldNotFirst))
-        );
+        assert_eq!(seen, []);
+        assert!(s.is_open());
     }
     let (mut s, now, _, _) = magnet_facing_raw_peer(Reserved::ours());
     let seen = feed(
