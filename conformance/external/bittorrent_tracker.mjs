@@ -2,12 +2,12 @@
 // A tracker that is not ours: bittorrent-tracker's server (the one WebTorrent's authors run),
 // on 127.0.0.1 only, for the node interop tests.
 //
-//     node bittorrent_tracker.mjs [--udp] [--interval SECS]
+//     node bittorrent_tracker.mjs [--udp] [--ws] [--interval SECS]
 //
-// - Serves HTTP announces (and, with --udp, BEP 15 over UDP) on 127.0.0.1 with OS-chosen ports;
-//   no WebSocket tracker, no IPv6 socket, no stats page.
+// - Serves HTTP announces (and, with --udp, BEP 15 over UDP; with --ws, WebTorrent's WebSocket
+//   tracker on the HTTP port) on 127.0.0.1 with OS-chosen ports; no IPv6 socket, no stats page.
 // - Prints JSON lines on stdout:
-//       {"event": "listening", "http": URL, "udp": URL|null}          once, when ready
+//       {"event": "listening", "http": URL, "udp": URL|null, "ws": URL|null}   once, when ready
 //       {"event": "announce", "proto": "http"|"udp", "kind": "start"|"update"|"complete"|"stop",
 //        "addr": "ip:port", "left": N, "info_hash": hex, "peer_id": hex}   each announce
 // - Logs warnings (malformed requests and the like) as JSON lines on stderr.
@@ -22,6 +22,7 @@ import { Server } from 'bittorrent-tracker'
 const { values: args } = parseArgs({
   options: {
     udp: { type: 'boolean', default: false },
+    ws: { type: 'boolean', default: false },
     interval: { type: 'string', default: '600' }
   }
 })
@@ -35,7 +36,7 @@ const fail = (message) => {
 const server = new Server({
   http: true,
   udp: false,
-  ws: false,
+  ws: args.ws,
   stats: false,
   trustProxy: false,
   interval: Number(args.interval) * 1000
@@ -74,7 +75,8 @@ await Promise.all(bound)
 out({
   event: 'listening',
   http: `http://127.0.0.1:${server.http.address().port}/announce`,
-  udp: udp ? `udp://127.0.0.1:${udp.address().port}/announce` : null
+  udp: udp ? `udp://127.0.0.1:${udp.address().port}/announce` : null,
+  ws: args.ws ? `ws://127.0.0.1:${server.http.address().port}` : null
 })
 
 process.stdin.on('data', () => {})

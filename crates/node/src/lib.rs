@@ -10,6 +10,7 @@ pub mod listen;
 pub mod magnet;
 pub mod mse_io;
 pub mod rate;
+pub mod signaling;
 pub mod storage;
 pub mod torrent;
 pub mod tracker_server;
