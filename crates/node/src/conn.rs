@@ -1,5 +1,6 @@
-//! One TCP connection to a peer: a reader task that decodes the wire protocol, and a writer
-//! task that sends what the engine produced.
+//! One connection to a peer: a reader task that decodes the wire protocol, and a writer task
+//! that sends what the engine produced. The connection is TCP, or any other byte stream that
+//! carries the wire protocol ([`Transport`]: a WebRTC data channel's, for one).
 //!
 //! The reader decodes on its own task (so decoding spreads over the runtime's threads) and
 //! hands the engine whole messages whose blocks share the receive buffer (no copy). Its channel
@@ -20,7 +21,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use peer_wire::mse::{Rc4, Rc4Pair};
 use peer_wire::{Handshake, Limits, Message, Status};
 use swarm::PeerKey;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::mpsc;
@@ -101,6 +102,49 @@ impl Drop for Outbox {
     }
 }
 
+/// A byte stream a connection runs on, split into a half for the reader and one for the
+/// writer.
+pub trait Transport: Send + 'static {
+    /// The reader's half.
+    type Read: AsyncRead + Send + Unpin + 'static;
+    /// The writer's half.
+    type Write: AsyncWrite + Send + Unpin + 'static;
+    /// Splits it.
+    fn split(self) -> (Self::Read, Self::Write);
+}
+
+impl Transport for TcpStream {
+    type Read = OwnedReadHalf;
+    type Write = OwnedWriteHalf;
+
+    /// Without Nagle's delay (a request must not wait for the next one), and without the lock
+    /// a generic split needs.
+    fn split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        let _ = self.set_nodelay(true);
+        self.into_split()
+    }
+}
+
+/// Any byte stream, boxed.
+pub trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> ByteStream for T {}
+
+impl std::fmt::Debug for dyn ByteStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ByteStream")
+    }
+}
+
+impl Transport for Box<dyn ByteStream> {
+    type Read = tokio::io::ReadHalf<Self>;
+    type Write = tokio::io::WriteHalf<Self>;
+
+    fn split(self) -> (Self::Read, Self::Write) {
+        tokio::io::split(self)
+    }
+}
+
 /// Starts the tasks of a connection. `buf` holds bytes already read (after a handshake the
 /// listener decoded; decrypted if the connection is encrypted); `expect_handshake` says whether
 /// the peer's handshake is still to come; `cipher` is the RC4 state of a connection whose MSE
@@ -109,8 +153,8 @@ impl Drop for Outbox {
     clippy::too_many_arguments,
     reason = "each is one independent part of a connection's set-up"
 )]
-pub fn spawn(
-    stream: TcpStream,
+pub fn spawn<T: Transport>(
+    stream: T,
     cipher: Option<Box<Rc4Pair>>,
     key: PeerKey,
     buf: BytesMut,
@@ -119,7 +163,6 @@ pub fn spawn(
     rates: Rates,
     events: mpsc::Sender<ConnEvent>,
 ) -> Outbox {
-    let _ = stream.set_nodelay(true);
     let (decrypt, encrypt) = match cipher {
         Some(pair) => {
             let Rc4Pair { send, receive } = *pair;
@@ -127,7 +170,7 @@ pub fn spawn(
         }
         None => (None, None),
     };
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = stream.split();
     let (tx, rx) = mpsc::unbounded_channel();
     let queued = Arc::new(AtomicUsize::new(0));
     let waiting = Arc::new(AtomicBool::new(false));
@@ -169,8 +212,8 @@ struct Half<T> {
     rc4: Option<Rc4>,
 }
 
-async fn read_loop(
-    mut rd: Half<OwnedReadHalf>,
+async fn read_loop<R: AsyncRead + Unpin>(
+    mut rd: Half<R>,
     key: PeerKey,
     mut buf: BytesMut,
     mut expect_handshake: bool,
@@ -259,8 +302,8 @@ fn decode(
     }
 }
 
-async fn write_loop(
-    mut wr: Half<OwnedWriteHalf>,
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: Half<W>,
     key: PeerKey,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     queued: Arc<AtomicUsize>,
@@ -319,8 +362,8 @@ fn encrypted(bytes: Bytes, rc4: &mut Rc4) -> Bytes {
 }
 
 /// Writes every chunk of `batch` (emptying it) with as few system calls as it takes.
-async fn write_all_vectored(
-    wr: &mut OwnedWriteHalf,
+async fn write_all_vectored<W: AsyncWrite + Unpin>(
+    wr: &mut W,
     batch: &mut Vec<Bytes>,
 ) -> std::io::Result<()> {
     let mut first = 0;

@@ -120,6 +120,15 @@ pub enum Command {
         /// Bytes after the handshake.
         rest: BytesMut,
     },
+    /// A connection to a peer of this torrent over another byte stream than TCP (a WebRTC
+    /// data channel's): both sides send their handshake at once, as WebTorrent's peers do.
+    Attach {
+        /// The stream.
+        stream: Box<dyn conn::ByteStream>,
+        /// The peer's address, as the transport knows it (for bans and duplicates; it is never
+        /// dialed or passed on by PEX).
+        addr: SocketAddr,
+    },
     /// Announce `stopped`, close every connection and end; the sender is told when done.
     Stop(oneshot::Sender<()>),
 }
@@ -455,6 +464,21 @@ impl Actor {
                         key,
                         rest,
                         false,
+                        Limits::default(),
+                        self.rates.clone(),
+                        self.conn_tx.clone(),
+                    );
+                    self.conns.insert(key, outbox);
+                }
+            }
+            Command::Attach { stream, addr } => {
+                if let Ok(key) = self.swarm.add_peer(now, addr) {
+                    let outbox = conn::spawn(
+                        stream,
+                        None,
+                        key,
+                        BytesMut::new(),
+                        true,
                         Limits::default(),
                         self.rates.clone(),
                         self.conn_tx.clone(),

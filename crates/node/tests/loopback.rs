@@ -1,5 +1,6 @@
 //! Two of our torrents over real TCP on 127.0.0.1: a seed behind the listener and a leecher
-//! that dials it; bytes on a memory "disk" with real SHA-1 checks.
+//! that dials it; bytes on a memory "disk" with real SHA-1 checks. And the same over another
+//! byte stream than TCP (an in-memory pipe, as a WebRTC data channel will be).
 
 mod support;
 
@@ -179,4 +180,29 @@ async fn a_lying_seed_is_banned_and_the_honest_one_completes_the_download() {
     leecher.stop().await;
     honest.stop().await;
     liar.stop().await;
+}
+
+/// A connection over any byte stream ([`torrent::Command::Attach`]), where both sides send
+/// their handshake at once, as WebTorrent's WebRTC peers do: an in-memory pipe here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leecher_downloads_from_a_seed_over_any_byte_stream() {
+    let s = Swarmlet::new(3 * PIECE as usize + 777);
+    let seed = torrent::spawn(s.params(1, true, false).0).unwrap();
+    let (params, disk) = s.params(2, false, false);
+    let leecher = torrent::spawn(params).unwrap();
+    let (one, other) = tokio::io::duplex(64 << 10);
+    for (torrent, stream, port) in [(&seed, one, 1), (&leecher, other, 2)] {
+        torrent
+            .commands()
+            .send(torrent::Command::Attach {
+                stream: Box::new(stream),
+                addr: SocketAddr::from(([10, 0, 0, port], 9)),
+            })
+            .await
+            .unwrap();
+    }
+    finished(&mut leecher.status()).await;
+    assert_eq!(*disk.data.lock().unwrap(), s.data);
+    leecher.stop().await;
+    seed.stop().await;
 }
