@@ -230,15 +230,16 @@ async fn run(
             if !json {
                 eprintln!("fetching the torrent's metadata from peers");
             }
-            peercdn::magnet::fetch_metadata(
-                &magnet,
+            let mut options = peercdn::magnet::FetchOptions::new(
                 node.peer_id(),
                 node.local_addr().port(),
-                &net.peers,
                 METADATA_TIMEOUT,
-            )
-            .await
-            .map_err(|e| failure("metadata_error", e.to_string()))?
+            );
+            options.extra_peers.clone_from(&net.peers);
+            options.encryption = net.encryption.into();
+            peercdn::magnet::fetch_metadata_with(&magnet, &options)
+                .await
+                .map_err(|e| failure("metadata_error", e.to_string()))?
         }
     };
     let name = meta.name().to_string();

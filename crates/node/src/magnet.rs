@@ -33,7 +33,6 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use peer_wire::extended::{ExtendedHandshake, Metadata};
 use peer_wire::{
     Config, Event as WireEvent, Handshake, HashRequest, InfoHash, PeerId, Reserved, Session,
@@ -42,7 +41,6 @@ use swarm::PeerKey;
 use swarm::metadata::{self, Failure, MetadataFetch};
 use swarm::piece_layers::{self, PieceLayersFetch};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use torrent_format::bencode::encode_bytes;
 use torrent_format::magnet::PeerAddr;
@@ -50,6 +48,7 @@ use torrent_format::metainfo::Version;
 use torrent_format::{Magnet, Metainfo, MetainfoError};
 
 use crate::clock;
+use crate::mse_io::{self, Policy};
 use crate::torrent::{Announce, AnnounceReply, AnnounceRequest, CONNECT_TIMEOUT};
 use crate::trackers::Trackers;
 
@@ -68,10 +67,12 @@ pub struct FetchOptions {
     pub max_size: u32,
     /// Most connections at once.
     pub max_connections: usize,
+    /// Protocol encryption of the connections (MSE first, then plain, by default).
+    pub encryption: Policy,
 }
 
 impl FetchOptions {
-    /// Defaults: 30 MiB at most, 30 connections.
+    /// Defaults: 30 MiB at most, 30 connections, encryption [`Policy::Enabled`].
     pub fn new(peer_id: [u8; 20], listen_port: u16, timeout: Duration) -> Self {
         Self {
             peer_id,
@@ -80,6 +81,7 @@ impl FetchOptions {
             timeout,
             max_size: metadata::Config::default().max_size,
             max_connections: 30,
+            encryption: Policy::Enabled,
         }
     }
 }
@@ -313,6 +315,7 @@ struct Fetcher {
     peer_id: [u8; 20],
     max_size: u32,
     max_connections: usize,
+    encryption: Policy,
     candidates: VecDeque<SocketAddr>,
     known: HashSet<SocketAddr>,
     conns: BTreeMap<PeerKey, Conn>,
@@ -342,6 +345,7 @@ impl Fetcher {
             peer_id: options.peer_id,
             max_size: options.max_size,
             max_connections: options.max_connections.max(1),
+            encryption: options.encryption,
             candidates: VecDeque::new(),
             known: HashSet::new(),
             conns: BTreeMap::new(),
@@ -552,7 +556,7 @@ impl Fetcher {
             config.max_metadata_size = self.max_size;
             let task = tokio::spawn(connection(
                 key,
-                addr,
+                (addr, self.encryption),
                 config,
                 from_fetch,
                 self.from_conns.0.clone(),
@@ -680,31 +684,45 @@ impl Fetcher {
 /// sends what the fetch asks; reports `Closed` however it ends.
 async fn connection(
     key: PeerKey,
-    addr: SocketAddr,
+    to: (SocketAddr, Policy),
     config: Config,
     mut from_fetch: mpsc::UnboundedReceiver<ToConn>,
     to_fetch: mpsc::Sender<FromConn>,
 ) {
-    let _ = run_connection(key, addr, config, &mut from_fetch, &to_fetch).await;
+    let _ = run_connection(key, to, config, &mut from_fetch, &to_fetch).await;
     let _ = to_fetch.send(FromConn::Closed(key)).await;
 }
 
 async fn run_connection(
     key: PeerKey,
-    addr: SocketAddr,
+    (addr, policy): (SocketAddr, Policy),
     config: Config,
     from_fetch: &mut mpsc::UnboundedReceiver<ToConn>,
     to_fetch: &mpsc::Sender<FromConn>,
 ) -> std::io::Result<()> {
-    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| std::io::ErrorKind::TimedOut)??;
+    let info_hash = config.local.info_hash;
+    let out = mse_io::dial(addr, info_hash, policy, false, CONNECT_TIMEOUT).await?;
+    let mut stream = out.stream;
     let _ = stream.set_nodelay(true);
+    // RC4 when the peer chose it: our bytes encrypted on the way out, its bytes decrypted as
+    // they come (after what came with the encrypted handshake, decrypted already).
+    let (mut decrypt, mut encrypt) = match out.cipher {
+        Some(pair) => (Some(pair.receive), Some(pair.send)),
+        None => (None, None),
+    };
     let mut session = Session::without_geometry(config, clock());
-    let mut buf = BytesMut::with_capacity(64 << 10);
+    let mut buf = out.rest;
+    buf.reserve(64 << 10);
     loop {
         while let Some(chunk) = session.poll_transmit(clock()) {
-            stream.write_all(&chunk).await?;
+            match &mut encrypt {
+                Some(rc4) => {
+                    let mut chunk = chunk.to_vec();
+                    rc4.apply(&mut chunk);
+                    stream.write_all(&chunk).await?;
+                }
+                None => stream.write_all(&chunk).await?,
+            }
         }
         while let Some(event) = session.poll_event() {
             let message = match event {
@@ -731,10 +749,14 @@ async fn run_connection(
         if buf.capacity() - buf.len() < 16 << 10 {
             buf.reserve(64 << 10);
         }
+        let start = buf.len();
         tokio::select! {
             read = stream.read_buf(&mut buf) => {
                 if read? == 0 {
                     return Ok(());
+                }
+                if let Some(rc4) = &mut decrypt {
+                    rc4.apply(&mut buf[start..]);
                 }
                 session.handle_bytes(clock(), &mut buf);
             }

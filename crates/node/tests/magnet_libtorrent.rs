@@ -12,7 +12,9 @@ use std::time::Duration;
 use peercdn::client::{AddOptions, Node, NodeConfig, random_peer_id};
 use peercdn::magnet::fetch_metadata;
 use peercdn::storage::Mode;
-use support::{TempDir, have_libtorrent, libtorrent_seed, make_torrent, start_tracker};
+use support::{
+    Proc, TempDir, have_libtorrent, libtorrent_peer, libtorrent_seed, make_torrent, start_tracker,
+};
 use torrent_format::{Magnet, Metainfo};
 
 /// Over 1000 pieces of 16 KiB: an info dictionary of two ut_metadata pieces.
@@ -146,4 +148,39 @@ fn metadata_from_our_own_seed() {
         fetched
     });
     assert_same_torrent(&fetched.expect("the metadata"), &original, &[]);
+}
+
+/// A seed that accepts only encrypted connections (libtorrent, encryption forced, RC4 only)
+/// gives its metadata: the fetch dials MSE first and runs RC4 both ways.
+#[test]
+fn metadata_from_a_libtorrent_seed_that_requires_rc4() {
+    if !have_libtorrent() {
+        return;
+    }
+    let dir = TempDir::new("magnet-lt-rc4");
+    let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "16K", &[]);
+    let original = read(&torrent);
+    let mut seed = Proc::spawn(
+        "libtorrent seed",
+        libtorrent_peer()
+            .arg("--save")
+            .arg(dir.path().join("seed"))
+            .arg("--torrent")
+            .arg(&torrent)
+            .args(["--seed", "--encryption", "forced", "--enc-level", "rc4"]),
+    );
+    let port = seed.wait_event(Duration::from_secs(60), "ready")["port"]
+        .as_u64()
+        .expect("a port") as u16;
+    let magnet = magnet_link(&original, &[], &[SocketAddr::from(([127, 0, 0, 1], port))]);
+    let fetched = runtime()
+        .block_on(fetch_metadata(
+            &magnet,
+            random_peer_id(),
+            6881,
+            &[],
+            Duration::from_secs(60),
+        ))
+        .expect("the metadata");
+    assert_same_torrent(&fetched, &original, &[]);
 }
