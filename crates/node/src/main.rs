@@ -16,6 +16,7 @@ mod inspect;
 mod output;
 mod plot;
 mod progress;
+mod serve;
 mod simulate;
 mod tracker_cmd;
 mod verify;
@@ -59,6 +60,8 @@ enum Command {
     Seed(download::SeedArgs),
     /// Run a BitTorrent tracker (HTTP and UDP)
     Tracker(tracker_cmd::Args),
+    /// Serve a folder as a peer CDN origin: seed, web seed, tracker and a web page
+    Serve(serve::Args),
     /// Simulate a swarm of peers on a virtual network
     Simulate(simulate::Args),
 }
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
         Command::Download(args) => (args.json, download::download(&args)),
         Command::Seed(args) => (args.json, download::seed(&args)),
         Command::Tracker(args) => (false, tracker_cmd::run(&args)),
+        Command::Serve(args) => (args.json, serve::run(&args)),
         Command::Simulate(args) => (args.json, simulate::run(&args)),
     };
     match result {
