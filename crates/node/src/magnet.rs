@@ -651,8 +651,14 @@ impl Fetcher {
                         self.conns.remove(&peer);
                         self.open.remove(&peer);
                     }
-                    // The contributors are not asked again before the others; the download
-                    // that follows checks every piece anyway.
+                    // A dictionary from one peer alone that does not match: that peer lies
+                    // (or is broken). It goes, so that it cannot use up the attempts while an
+                    // honest peer is still connecting.
+                    metadata::Event::HashMismatch { contributors } if contributors.len() == 1 => {
+                        self.forget(contributors[0]);
+                    }
+                    // Several contributors: they are not asked again before the others; the
+                    // download that follows checks every piece anyway.
                     metadata::Event::HashMismatch { .. } => {}
                 }
             }
