@@ -13,7 +13,7 @@ use peercdn::client::{AddOptions, Node, NodeConfig, random_peer_id};
 use peercdn::magnet::fetch_metadata;
 use peercdn::storage::Mode;
 use support::{
-    Proc, TempDir, have_libtorrent, libtorrent_peer, libtorrent_seed, make_torrent, start_tracker,
+    TempDir, have_libtorrent, libtorrent_seed, libtorrent_seed_with, make_torrent, start_tracker,
 };
 use torrent_format::{Magnet, Metainfo};
 
@@ -160,18 +160,11 @@ fn metadata_from_a_libtorrent_seed_that_requires_rc4() {
     let dir = TempDir::new("magnet-lt-rc4");
     let torrent = make_torrent(dir.path(), "movie.bin", SIZE, "16K", &[]);
     let original = read(&torrent);
-    let mut seed = Proc::spawn(
-        "libtorrent seed",
-        libtorrent_peer()
-            .arg("--save")
-            .arg(dir.path().join("seed"))
-            .arg("--torrent")
-            .arg(&torrent)
-            .args(["--seed", "--encryption", "forced", "--enc-level", "rc4"]),
+    let (_seed, port) = libtorrent_seed_with(
+        dir.path(),
+        &torrent,
+        &["--encryption", "forced", "--enc-level", "rc4"],
     );
-    let port = seed.wait_event(Duration::from_secs(60), "ready")["port"]
-        .as_u64()
-        .expect("a port") as u16;
     let magnet = magnet_link(&original, &[], &[SocketAddr::from(([127, 0, 0, 1], port))]);
     let fetched = runtime()
         .block_on(fetch_metadata(

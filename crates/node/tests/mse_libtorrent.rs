@@ -14,8 +14,8 @@ use std::time::Duration;
 use peer_wire::{Handshake, InfoHash, PeerId, Reserved};
 use peercdn::mse_io::{self, Encryption};
 use support::{
-    Proc, TempDir, content, download_from_peer, have_libtorrent, libtorrent_peer, make_torrent,
-    peercdn_seed,
+    Proc, TempDir, content, download_from_peer, have_libtorrent, libtorrent_peer,
+    libtorrent_seed_with, make_torrent, peercdn_seed,
 };
 
 const SIZE: usize = 8 * 1024 * 1024 + 4321;
@@ -222,18 +222,7 @@ fn peercdn_downloads_from_seeds_that_require_or_refuse_encryption() {
         let dir = TempDir::new(&format!("mse-download-{policy}"));
         let size = 3 * 1024 * 1024 + 77;
         let torrent = make_torrent(dir.path(), "movie.bin", size, "256K", &[]);
-        let mut seed = Proc::spawn(
-            "libtorrent seed",
-            libtorrent_peer()
-                .arg("--save")
-                .arg(dir.path().join("seed"))
-                .arg("--torrent")
-                .arg(&torrent)
-                .args(["--seed", "--encryption", policy]),
-        );
-        let port = seed.wait_event(Duration::from_secs(60), "ready")["port"]
-            .as_u64()
-            .expect("a port");
+        let (_seed, port) = libtorrent_seed_with(dir.path(), &torrent, &["--encryption", policy]);
         let peer = format!("127.0.0.1:{port}");
         download_from_peer(&torrent, &dir.path().join("out"), &peer, "movie.bin", size);
     }

@@ -2,6 +2,7 @@
 
 mod config;
 mod engine;
+mod late;
 pub mod metadata;
 pub mod piece_layers;
 

@@ -341,23 +341,15 @@ impl MetadataFetch {
             return self.fail(reason);
         }
         let mut expired = Vec::new();
+        let clock = (now, self.config.retry_backoff);
         for (&key, p) in &mut self.peers {
-            if p.resting_until.is_some_and(|t| now >= t) {
-                p.resting_until = None;
-            }
-            let before = p.in_flight.len();
-            p.in_flight.retain(|&(piece, deadline)| {
-                let late = now >= deadline;
-                if late {
-                    // Still in `asked`: a late answer is welcome.
-                    expired.push((key, piece));
-                }
-                !late
-            });
-            if p.in_flight.len() != before {
-                p.resting_until = Some(now + self.config.retry_backoff);
-                p.misses += 1;
-            }
+            crate::late::expire_late(
+                &mut p.in_flight,
+                &mut p.resting_until,
+                &mut p.misses,
+                clock,
+                |piece| expired.push((key, piece)),
+            );
         }
         for (key, piece) in expired {
             self.release(key, [piece], Some(key));

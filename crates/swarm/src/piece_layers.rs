@@ -431,23 +431,15 @@ impl PieceLayersFetch {
             return self.fail(self.stalled(Failure::TimedOut { received, total }));
         }
         let mut expired = Vec::new();
+        let clock = (now, self.config.retry_backoff);
         for (&key, p) in &mut self.peers {
-            if p.resting_until.is_some_and(|t| now >= t) {
-                p.resting_until = None;
-            }
-            let before = p.in_flight.len();
-            p.in_flight.retain(|&(id, deadline)| {
-                let late = now >= deadline;
-                if late {
-                    // Still in `asked`: a late answer is welcome.
-                    expired.push((key, id));
-                }
-                !late
-            });
-            if p.in_flight.len() != before {
-                p.resting_until = Some(now + self.config.retry_backoff);
-                p.misses += 1;
-            }
+            crate::late::expire_late(
+                &mut p.in_flight,
+                &mut p.resting_until,
+                &mut p.misses,
+                clock,
+                |id| expired.push((key, id)),
+            );
         }
         for (key, id) in expired {
             self.release(key, [id], Some(key));

@@ -433,6 +433,11 @@ fn scrape_complete(announce: &str, info_hash: &str) -> Result<u64, String> {
 
 /// A libtorrent seed of `torrent` whose data is in `dir/seed`, ready; returns it and its port.
 pub(crate) fn libtorrent_seed(dir: &Path, torrent: &Path) -> (Proc, u16) {
+    libtorrent_seed_with(dir, torrent, &[])
+}
+
+/// [`libtorrent_seed`] with more `libtorrent_peer.py` switches (`--encryption forced`, ...).
+pub(crate) fn libtorrent_seed_with(dir: &Path, torrent: &Path, extra: &[&str]) -> (Proc, u16) {
     let mut seed = Proc::spawn(
         "libtorrent seed",
         libtorrent_peer()
@@ -440,7 +445,8 @@ pub(crate) fn libtorrent_seed(dir: &Path, torrent: &Path) -> (Proc, u16) {
             .arg(dir.join("seed"))
             .arg("--torrent")
             .arg(torrent)
-            .arg("--seed"),
+            .arg("--seed")
+            .args(extra),
     );
     let ready = seed.wait_event(Duration::from_secs(60), "ready");
     let port = ready["port"].as_u64().expect("a port") as u16;
