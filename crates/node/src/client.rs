@@ -6,6 +6,7 @@
 //! the resume state is saved every [`RESUME_INTERVAL`] when something new was verified, and
 //! once more when it stops.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,11 +19,14 @@ use torrent_format::Metainfo;
 use crate::conn::Rates;
 use crate::disk::{Disk, DiskError};
 use crate::listen::{Listener, Registry};
+use crate::lock;
 use crate::mse_io::Policy;
 use crate::rate::RateLimiter;
+use crate::signaling::{WsOptions, WsTracker};
 use crate::storage::{Mode, Storage, StorageError, resume};
 use crate::torrent::{self, Status, TorrentHandle, TorrentParams};
 use crate::trackers::Trackers;
+use crate::webrtc::{RtcOptions, RtcSwarm, default_host};
 use crate::webseed::WebSeed;
 
 /// How often a running download saves its resume state (when something new was verified).
@@ -45,13 +49,22 @@ pub struct NodeConfig {
     pub download_rate: Option<u64>,
     /// Protocol encryption (MSE/PE) for connections we dial and accept.
     pub encryption: Policy,
+    /// WebRTC peers through the torrents' WebSocket trackers (`ws://`, `wss://`); `None`:
+    /// those trackers are ignored.
+    pub webrtc: Option<RtcOptions>,
 }
 
 impl NodeConfig {
     /// Listening on `listen`, with a fresh random peer id (`-PC0001-` and 12 random bytes
     /// as printable characters), 50 connections per torrent, two disk threads, encryption
-    /// [`Policy::Enabled`].
+    /// [`Policy::Enabled`], WebRTC peers with host candidates on the listening address (or,
+    /// when that is unspecified, on [`default_host`]).
     pub fn new(listen: SocketAddr) -> Self {
+        let host = if listen.ip().is_unspecified() {
+            default_host()
+        } else {
+            listen.ip()
+        };
         Self {
             listen,
             peer_id: random_peer_id(),
@@ -60,6 +73,7 @@ impl NodeConfig {
             upload_rate: None,
             download_rate: None,
             encryption: Policy::Enabled,
+            webrtc: Some(RtcOptions::new(host)),
         }
     }
 }
@@ -126,6 +140,8 @@ pub struct Node {
     local_addr: SocketAddr,
     listener: tokio::task::JoinHandle<()>,
     rates: Rates,
+    /// WebSocket trackers by URL, shared by the torrents that announce to them.
+    ws_trackers: std::sync::Mutex<HashMap<String, WsTracker>>,
 }
 
 impl Node {
@@ -145,6 +161,7 @@ impl Node {
             local_addr,
             listener,
             rates,
+            ws_trackers: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -183,6 +200,12 @@ impl Node {
             (None, None) => return Err(AddError::Unsupported("no info-hash".to_string())),
         };
         let tiers = meta.trackers().to_vec();
+        let ws_urls: Vec<String> = tiers
+            .iter()
+            .flatten()
+            .filter(|u| u.starts_with("ws://") || u.starts_with("wss://"))
+            .cloned()
+            .collect();
         let dir = dir.to_path_buf();
         let resume_path = (mode == Mode::Download).then(|| resume::default_path(&dir, &hashes));
         let threads = self.config.disk_threads.max(1);
@@ -212,7 +235,7 @@ impl Node {
         config.super_seed = options.super_seed;
         if options.origin {
             config.choker.policy.seed_mode = choker::SeedMode::Origin;
-            config.origin_max_copies = Some(3);
+            config.origin_max_copies = Some(options.origin_max_copies.unwrap_or(3));
         } else if mode == Mode::Seed {
             // A plain seed serves every interested peer at once and lets TCP share its uplink
             // (libtorrent's unlimited unchoke slots). With a few slots, peers that ask and never
@@ -220,8 +243,8 @@ impl Node {
             // costs only its bounded buffers.
             config.choker.policy.slots = choker::Slots::Fixed(usize::MAX);
         }
-        if storage.metainfo().is_private() {
-            // BEP 27: peers only from the trackers.
+        if storage.metainfo().is_private() || options.webrtc_only {
+            // BEP 27: peers only from the trackers. WebRTC only: PEX names TCP addresses.
             config.pex_interval = None;
         }
         // Peers that accepted our connection learn where to reach us (for their PEX).
@@ -241,11 +264,12 @@ impl Node {
             port,
             u32::from_le_bytes(random_bytes::<4>()),
         );
-        let announce: Option<Arc<dyn torrent::Announce>> = if trackers.is_empty() {
-            None
-        } else {
-            Some(Arc::new(trackers))
-        };
+        let announce: Option<Arc<dyn torrent::Announce>> =
+            if trackers.is_empty() || options.webrtc_only {
+                None
+            } else {
+                Some(Arc::new(trackers))
+            };
         let handle = torrent::spawn(TorrentParams {
             config,
             have: restored.have,
@@ -257,6 +281,22 @@ impl Node {
             encryption: self.config.encryption,
         })?;
         self.registry.insert(InfoHash(info_hash), handle.commands());
+        let rtc = match &self.config.webrtc {
+            Some(options) => ws_urls
+                .iter()
+                .map(|url| {
+                    RtcSwarm::spawn(
+                        self.ws_tracker(url),
+                        info_hash,
+                        self.config.peer_id,
+                        handle.commands(),
+                        handle.status(),
+                        options.clone(),
+                    )
+                })
+                .collect(),
+            None => Vec::new(),
+        };
         let saver = resume_path.clone().map(|path| {
             tokio::spawn(save_periodically(
                 Arc::clone(&storage),
@@ -266,6 +306,7 @@ impl Node {
         });
         Ok(Running {
             handle,
+            rtc,
             storage,
             resume_path,
             saver,
@@ -274,6 +315,14 @@ impl Node {
             trusted: restored.trusted,
             rechecked: restored.rechecked,
         })
+    }
+
+    /// The WebSocket tracker at `url`, opened by the first torrent that announces to it.
+    fn ws_tracker(&self, url: &str) -> WsTracker {
+        lock(&self.ws_trackers)
+            .entry(url.to_string())
+            .or_insert_with(|| WsTracker::spawn(url, WsOptions::new(self.config.peer_id)))
+            .clone()
     }
 
     /// Stops accepting peers.
@@ -292,6 +341,12 @@ pub struct AddOptions {
     /// A peer CDN origin: once complete, unchoke with the choker's origin mode (upload to the
     /// peers that will pass pieces on) and decline pieces three connected peers already have.
     pub origin: bool,
+    /// With `origin`: decline pieces this many connected peers have instead of three.
+    pub origin_max_copies: Option<u32>,
+    /// Reach peers over WebRTC only, as a browser does: the HTTP and UDP trackers are not
+    /// asked and PEX is off (its addresses are for TCP); the WebSocket trackers and the web
+    /// seeds are used.
+    pub webrtc_only: bool,
 }
 
 async fn save_periodically(
@@ -324,6 +379,8 @@ async fn save_periodically(
 #[derive(Debug)]
 pub struct Running {
     handle: TorrentHandle,
+    /// Its WebRTC peers, one manager per WebSocket tracker.
+    rtc: Vec<RtcSwarm>,
     storage: Arc<Storage>,
     resume_path: Option<PathBuf>,
     saver: Option<tokio::task::JoinHandle<()>>,
@@ -356,6 +413,9 @@ impl Running {
         self.registry.remove(&InfoHash(self.info_hash));
         if let Some(saver) = self.saver {
             saver.abort();
+        }
+        for rtc in self.rtc {
+            rtc.stop().await;
         }
         self.handle.stop().await;
         if let Some(path) = self.resume_path {

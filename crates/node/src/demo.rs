@@ -1,10 +1,13 @@
 //! `peercdn demo`: a whole peer CDN on loopback, with nothing set up beforehand.
 //!
-//! It makes a sample file, starts an origin (a seed, the embedded HTTP tracker and a web seed
-//! sharing one upload limit), starts several downloaders with home-like links, shows their
-//! progress and ends with a table: time and throughput per downloader, and how many bytes came
-//! from the origin and how many from peers. Every downloaded file is compared with the
-//! original.
+//! It makes a sample file, starts an origin (a seed, the embedded HTTP and WebSocket trackers
+//! and a web seed sharing one upload limit), starts several downloaders with home-like links,
+//! shows their progress and ends with a table: time and throughput per downloader, and how many
+//! bytes came from the origin and how many from peers. Every downloaded file is compared with
+//! the original.
+//!
+//! The native downloaders are hybrid peers (TCP, and WebRTC through the WebSocket tracker);
+//! `--webrtc N` of them reach the swarm over WebRTC only, as browsers do.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -15,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use peercdn::client::{AddOptions, Node, NodeConfig, Running};
 use peercdn::storage::Mode;
-use peercdn::tracker_server::{Table, serve_http};
+use peercdn::tracker_server::{Table, serve_http, serve_ws};
 use peercdn::webserver::FileServer;
 use serde_json::json;
 use torrent_format::Metainfo;
@@ -28,13 +31,14 @@ use crate::output::{emit, failure};
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Run a peer CDN on this machine's loopback with nothing set up: make a sample \
-                  file, start an origin (seed + tracker + web seed, sharing one upload limit), \
-                  start downloaders with home-like links, show their progress, and end with a \
+                  file, start an origin (seed + HTTP and WebSocket tracker + web seed, sharing \
+                  one upload limit), start downloaders with home-like links (some over WebRTC \
+                  only, as browsers), show their progress, and end with a \
                   table of times, throughputs, and bytes from the origin versus from peers. \
                   Every download is checked byte for byte against the original.",
     after_long_help = "With --json, prints one JSON object at the end:\n  \
                        {\"peers\", \"size\", \"origin_rate\", \"peer_rate\", \"seconds\",\n   \
-                       \"downloaders\": [{\"seconds\", \"mb_per_s\", \"uploaded\"}...],\n   \
+                       \"downloaders\": [{\"webrtc_only\", \"webrtc_peers\", \"seconds\", \"mb_per_s\", \"uploaded\"}...],\n   \
                        \"origin_bytes\", \"web_seed_bytes\", \"peer_bytes\", \"origin_fraction\",\n   \
                        \"client_server_seconds\", \"verified\"}\n\
                        Examples:\n  \
@@ -45,6 +49,11 @@ pub(crate) struct Args {
     /// Downloaders
     #[arg(long, value_name = "N", default_value_t = 4)]
     peers: usize,
+
+    /// How many of the downloaders connect over WebRTC only (through the WebSocket tracker),
+    /// as browsers do; the others are hybrid (TCP and WebRTC)
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    webrtc: usize,
 
     /// Size of the sample file (suffixes K, M, G)
     #[arg(long, value_name = "SIZE", default_value = "64M", value_parser = parse_size)]
@@ -67,6 +76,9 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if args.peers == 0 || args.peers > 64 {
         return Err(failure("usage", "--peers must be 1 to 64"));
+    }
+    if args.webrtc > args.peers {
+        return Err(failure("usage", "--webrtc must be at most --peers"));
     }
     if args.size == 0 || args.size > 4 << 30 {
         return Err(failure("usage", "--size must be 1 byte to 4 GiB"));
@@ -108,6 +120,14 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         tracker.local_addr().map_err(|e| io("listener", e))?
     );
     tokio::spawn(serve_http(tracker, table.clone()));
+    let signaling = tokio::net::TcpListener::bind(localhost())
+        .await
+        .map_err(|e| io("cannot listen", e))?;
+    let websocket = format!(
+        "ws://{}",
+        signaling.local_addr().map_err(|e| io("listener", e))?
+    );
+    tokio::spawn(serve_ws(signaling, table.clone()));
     tokio::spawn(table.clone().expire());
     let mut config = NodeConfig::new(localhost());
     config.upload_rate = Some(args.origin_rate);
@@ -127,7 +147,8 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
 
     let options = CreateOptions {
         version: Version::V1,
-        trackers: vec![vec![announce.clone()]],
+        // Two tiers: TCP peers use the first, WebRTC peers the second.
+        trackers: vec![vec![announce.clone()], vec![websocket.clone()]],
         web_seeds: vec![web_url.clone()],
         created_by: Some(concat!("peercdn/", env!("CARGO_PKG_VERSION")).to_string()),
         ..CreateOptions::default()
@@ -154,13 +175,15 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         .await
         .map_err(|e| failure("storage_error", e.to_string()))?;
     say(format!(
-        "origin: seed {}, tracker {announce}, web seed {web_url}; upload limit {:.1} MB/s",
+        "origin: seed {}, trackers {announce} and {websocket}, web seed {web_url}; upload \
+         limit {:.1} MB/s",
         origin.local_addr(),
         args.origin_rate as f64 / 1e6
     ));
     say(format!(
-        "{} downloaders at {:.1} MB/s each way, {:.1} MB file ({} pieces)",
+        "{} downloaders ({} over WebRTC only) at {:.1} MB/s each way, {:.1} MB file ({} pieces)",
         args.peers,
+        args.webrtc,
         args.peer_rate as f64 / 1e6,
         args.size as f64 / 1e6,
         meta.num_pieces()
@@ -177,13 +200,18 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             .await
             .map_err(|e| io("cannot listen", e))?;
         let out = dir.join(format!("peer-{i}"));
+        // The last --webrtc of them, as browsers.
+        let options = AddOptions {
+            webrtc_only: i >= args.peers - args.webrtc,
+            ..AddOptions::default()
+        };
         let running = node
-            .add(meta.clone(), &out, Mode::Download, AddOptions::default())
+            .add(meta.clone(), &out, Mode::Download, options)
             .await
             .map_err(|e| failure("storage_error", e.to_string()))?;
         nodes.push((node, running, out));
     }
-    let finished = follow(&nodes, started, args.json).await;
+    let (finished, webrtc_peers) = follow(&nodes, started, args.json).await;
     let total = started.elapsed().as_secs_f64();
 
     // The table.
@@ -197,7 +225,13 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         let same = std::fs::read(out.join("sample.bin")).is_ok_and(|d| d == original);
         verified &= same;
         let seconds = finished[i].unwrap_or(total);
-        rows.push((seconds, s.uploaded, same));
+        rows.push((
+            seconds,
+            s.uploaded,
+            same,
+            i >= args.peers - args.webrtc,
+            webrtc_peers[i],
+        ));
     }
     // What the origin sent (seed and web seed) and what the downloaders sent each other.
     let origin_bytes = origin_status.uploaded + web_bytes;
@@ -213,7 +247,7 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
             "peers": args.peers, "size": args.size, "origin_rate": args.origin_rate,
             "peer_rate": args.peer_rate, "seconds": total,
             "downloaders": rows.iter().map(|r| json!({
-                "seconds": r.0, "mb_per_s": args.size as f64 / r.0 / 1e6, "uploaded": r.1,
+                "webrtc_only": r.3, "webrtc_peers": r.4, "seconds": r.0, "mb_per_s": args.size as f64 / r.0 / 1e6, "uploaded": r.1,
                 "verified": r.2,
             })).collect::<Vec<_>>(),
             "origin_bytes": origin_bytes, "web_seed_bytes": web_bytes,
@@ -225,12 +259,13 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
         let mut text = String::new();
         let _ = writeln!(
             text,
-            "\npeer   time (s)   MB/s   uploaded to others (MB)   check"
+            "\npeer   links        time (s)   MB/s   uploaded to others (MB)   check"
         );
         for (i, r) in rows.iter().enumerate() {
             let _ = writeln!(
                 text,
-                "{i:>4}   {:>8.2}   {:>4.1}   {:>23.1}   {}",
+                "{i:>4}   {:<11}   {:>8.2}   {:>4.1}   {:>23.1}   {}",
+                if r.3 { "WebRTC" } else { "TCP+WebRTC" },
                 r.0,
                 args.size as f64 / r.0 / 1e6,
                 r.1 as f64 / 1e6,
@@ -266,13 +301,14 @@ async fn demo(args: &Args, dir: &Path) -> anyhow::Result<ExitCode> {
 }
 
 /// Shows progress until every downloader is done (or stalls for a minute); returns when each
-/// finished, in seconds from `started`.
+/// finished, in seconds from `started`, and the most WebRTC connections each had at once.
 async fn follow(
     nodes: &[(Node, Running, PathBuf)],
     started: Instant,
     json: bool,
-) -> Vec<Option<f64>> {
+) -> (Vec<Option<f64>>, Vec<usize>) {
     let mut done: Vec<Option<f64>> = vec![None; nodes.len()];
+    let mut webrtc = vec![0; nodes.len()];
     let tty = !json && std::io::stderr().is_terminal();
     let mut last_progress = (crate::clock(), 0u64);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -284,6 +320,7 @@ async fn follow(
         for (i, (_, running, _)) in nodes.iter().enumerate() {
             let s = running.status().borrow().clone();
             bytes += s.downloaded;
+            webrtc[i] = webrtc[i].max(s.attached_peers);
             if s.finished && done[i].is_none() {
                 done[i] = Some(started.elapsed().as_secs_f64());
             }
@@ -310,12 +347,12 @@ async fn follow(
             eprint!("{text}");
         }
         if done.iter().all(Option::is_some) {
-            return done;
+            return (done, webrtc);
         }
         if bytes > last_progress.1 {
             last_progress = (crate::clock(), bytes);
         } else if last_progress.0.elapsed() > Duration::from_secs(60) {
-            return done;
+            return (done, webrtc);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! seeding, until Ctrl-C), showing progress.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -26,8 +26,9 @@ use crate::output::{failure, io_failure};
                   An interrupted download resumes where it stopped: verified pieces are \
                   kept, and only what the saved state does not vouch for is checked again.",
     after_long_help = "With --json, prints one JSON object per line:\n  \
-                       {\"event\": \"started\", \"name\", \"pieces\", \"size\", \"have\", \"listen\", \"pid\"}\n  \
-                       {\"event\": \"progress\", \"have\", \"pieces\", \"downloaded\", \"uploaded\", \"peers\", \"rate\"}\n  \
+                       {\"event\": \"started\", \"name\", \"pieces\", \"size\", \"have\", \"listen\", \"peer_id\", \"pid\"}\n  \
+                       {\"event\": \"progress\", \"have\", \"pieces\", \"downloaded\", \"uploaded\", \"peers\", \"webrtc_peers\", \"rate\"}\n  \
+                       {\"event\": \"first_byte\", \"seconds\", \"peers\", \"webrtc_peers\"}\n  \
                        {\"event\": \"complete\", \"seconds\", \"downloaded\", \"uploaded\"}\n  \
                        {\"event\": \"warning\", \"message\"}\n\
                        Examples:\n  \
@@ -114,6 +115,101 @@ struct NetArgs {
     /// handshakes; `disabled` only plain ones
     #[arg(long, value_name = "POLICY", default_value = "enabled")]
     encryption: EncryptionArg,
+
+    #[command(flatten)]
+    rtc: RtcArgs,
+}
+
+/// WebRTC options shared by `download`, `seed` and `serve`.
+#[derive(Clone, Debug, clap::Args)]
+pub(crate) struct RtcArgs {
+    /// The address WebRTC peers reach us at (our host candidate; default: the --listen
+    /// address, or when that is 0.0.0.0 the one this machine sends from)
+    #[arg(long, value_name = "IP")]
+    webrtc_ip: Option<IpAddr>,
+
+    /// No WebRTC peers: the torrents' WebSocket trackers (`ws://`, `wss://`) are ignored
+    #[arg(long, conflicts_with_all = ["webrtc_ip", "ice_server", "relay_only"])]
+    no_webrtc: bool,
+
+    /// A STUN or TURN server for WebRTC peers behind NATs (repeatable): stun:HOST[:PORT] or
+    /// turn:HOST[:PORT][?transport=udp]
+    #[arg(long, value_name = "URL")]
+    ice_server: Vec<String>,
+
+    /// The TURN servers' username (long-term credentials)
+    #[arg(long, value_name = "NAME", default_value = "")]
+    ice_username: String,
+
+    /// The TURN servers' password
+    #[arg(long, value_name = "SECRET", default_value = "")]
+    ice_credential: String,
+
+    /// WebRTC through the TURN servers only (ICE relay policy): peers never see our address
+    #[arg(long, requires = "ice_server")]
+    relay_only: bool,
+}
+
+impl RtcArgs {
+    /// Applies these options to a node's WebRTC settings; a bad server URL is a usage error.
+    pub(crate) fn apply(&self, config: &mut NodeConfig) -> anyhow::Result<()> {
+        if self.no_webrtc {
+            config.webrtc = None;
+            return Ok(());
+        }
+        let Some(rtc) = config.webrtc.as_mut() else {
+            return Ok(());
+        };
+        if let Some(ip) = self.webrtc_ip {
+            rtc.host = ip;
+        }
+        for url in &self.ice_server {
+            let server = rtc_transport::IceServer {
+                urls: vec![url.clone()],
+                username: self.ice_username.clone(),
+                credential: self.ice_credential.clone(),
+            };
+            server
+                .urls()
+                .map_err(|e| failure("usage", format!("--ice-server {url}: {e}")))?;
+            rtc.ice_servers.push(server);
+        }
+        if self.relay_only {
+            rtc.policy = rtc_transport::IcePolicy::Relay;
+        }
+        Ok(())
+    }
+
+    /// The ICE servers as a browser's `RTCIceServer`s, and whether only relays may be used.
+    pub(crate) fn browser_config(&self) -> serde_json::Value {
+        let servers: Vec<serde_json::Value> = self
+            .ice_server
+            .iter()
+            .map(|url| {
+                if url.starts_with("turn") {
+                    json!({"urls": url, "username": self.ice_username,
+                           "credential": self.ice_credential})
+                } else {
+                    json!({"urls": url})
+                }
+            })
+            .collect();
+        json!({"iceServers": servers,
+               "iceTransportPolicy": if self.relay_only { "relay" } else { "all" }})
+    }
+}
+
+impl NetArgs {
+    /// The node's settings these options give.
+    fn node_config(&self) -> anyhow::Result<NodeConfig> {
+        let mut config = NodeConfig::new(self.listen);
+        config.max_connections = self.max_connections;
+        config.upload_rate = self.upload_rate;
+        config.download_rate = self.download_rate;
+        config.encryption = self.encryption.into();
+        self.rtc.apply(&mut config)?;
+        Ok(config)
+    }
 }
 
 /// `--encryption`.
@@ -132,6 +228,11 @@ impl From<EncryptionArg> for Policy {
             EncryptionArg::Disabled => Self::Disabled,
         }
     }
+}
+
+/// Lower-case hex.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// After this long without a single peer, `download` says so.
@@ -209,12 +310,7 @@ async fn run(
     keep_seeding: bool,
     options: AddOptions,
 ) -> anyhow::Result<ExitCode> {
-    let mut config = NodeConfig::new(net.listen);
-    config.max_connections = net.max_connections;
-    config.upload_rate = net.upload_rate;
-    config.download_rate = net.download_rate;
-    config.encryption = net.encryption.into();
-    let node = Node::start(config).await.map_err(|e| {
+    let node = Node::start(net.node_config()?).await.map_err(|e| {
         failure(
             "io_error",
             format!(
@@ -274,7 +370,7 @@ async fn run(
     out.event(json!({
         "event": "started", "name": name, "pieces": pieces, "size": size,
         "have": start_have, "listen": node.local_addr().to_string(),
-        "pid": std::process::id(),
+        "peer_id": hex(&node.peer_id()), "pid": std::process::id(),
     }));
     if !json {
         eprintln!(
@@ -312,6 +408,8 @@ async fn watch(
     // (a resumed one): announce it at the first turn, and end there unless seeding.
     let mut announced_complete = keep_seeding && status.borrow().finished;
     let mut warned: Option<String> = None;
+    // A download that starts with nothing says when its first payload byte came.
+    let mut first_byte = status.borrow().downloaded > 0 || status.borrow().finished;
     let mut alone_since: Option<Instant> = None;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -329,6 +427,13 @@ async fn watch(
             _ = tick.tick() => true,
         };
         let s = status.borrow_and_update().clone();
+        if s.downloaded > 0 && !first_byte {
+            first_byte = true;
+            out.event(json!({
+                "event": "first_byte", "seconds": started.elapsed().as_secs_f64(),
+                "peers": s.peers, "webrtc_peers": s.attached_peers,
+            }));
+        }
         if ticked || s.finished {
             out.progress(&s);
         }
@@ -444,13 +549,19 @@ impl Output {
             self.event(json!({
                 "event": "progress", "have": s.have, "pieces": s.pieces,
                 "downloaded": s.downloaded, "uploaded": s.uploaded, "peers": s.peers,
+                "webrtc_peers": s.attached_peers,
                 "rate": self.rate.round(),
             }));
         } else if let Some(bar) = &self.bar {
             let total = bar.length().unwrap_or(0);
             bar.set_position(total.saturating_sub(s.left));
+            let webrtc = if s.attached_peers > 0 {
+                format!(" ({} WebRTC)", s.attached_peers)
+            } else {
+                String::new()
+            };
             bar.set_message(format!(
-                "{:.1} MB/s, {} peers, up {:.1} MB",
+                "{:.1} MB/s, {} peers{webrtc}, up {:.1} MB",
                 self.rate / 1e6,
                 s.peers,
                 s.uploaded as f64 / 1e6

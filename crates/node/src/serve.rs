@@ -3,12 +3,13 @@
 //! Every regular file under `DIR` becomes a v1 torrent (v1 so that WebTorrent can read it)
 //! whose web seed (BEP 19 `url-list`) is the file's own URL on this server and whose trackers
 //! are this server's HTTP and WebSocket announce URLs. The origin seeds each torrent over TCP
-//! and serves, on one HTTP port:
+//! and over WebRTC (its own peer announces to its WebSocket tracker, so browsers connect to it
+//! like to any other peer), and serves, on one HTTP port:
 //!
 //! | path | what |
 //! |---|---|
 //! | `/` | a page listing the files |
-//! | `/p/<path>` | a page that downloads one file with WebTorrent (browser build) from the swarm, the origin's web seed as fallback, and shows bytes from peers and from the origin |
+//! | `/p/<path>` | a page that downloads one file with WebTorrent (browser build) over WebRTC from the swarm (other visitors and the origin's peer), the web seed as fallback when no peer sends anything, and shows bytes from peers and from the origin |
 //! | `/f/<path>` | the file itself, with single byte ranges (the web seed) |
 //! | `/t/<path>.torrent` | its torrent |
 //! | `/index.json` | every file with its info-hash, magnet link and URLs |
@@ -25,8 +26,12 @@
 //! `--url` is the base URL as clients see it: behind a reverse proxy, it may add TLS and a path
 //! prefix (which the proxy strips); the page finds its resources relative to it (`<base>`).
 //!
-//! Not yet: WebRTC peers (the origin seeds to browsers through its web seed only), STUN/TURN
-//! settings for the page, CORS (the page and the files are on the same origin). With an
+//! The origin's peer declines (BEP 6 reject) pieces that a connected peer already has, so a
+//! visitor who arrives while others share the file gets it from them. `--ice-server` STUN and
+//! TURN servers are used by the origin's peer and handed to the page in `index.json`
+//! (`rtc_config`, with the TURN credentials, as any WebRTC page must).
+//!
+//! Not yet: CORS (the page and the files are on the same origin). With an
 //! `https://` `--url`, the origin's own seed cannot announce to its tracker (the node's tracker
 //! client speaks `http://` only), so native peers find it only through the web seed.
 
@@ -58,11 +63,12 @@ use crate::output::{failure, io_failure, io_message};
 #[derive(Debug, clap::Args)]
 #[command(
     long_about = "Run a peer CDN origin for the files of a folder, in one process: a torrent \
-                  of each file (v1, its own URL as web seed), seeded over TCP; the files over \
-                  HTTP with range requests; the HTTP and WebSocket tracker; each .torrent, a \
-                  JSON index with magnet links, and a web page that downloads a file in the \
-                  browser with WebTorrent, from other browsers when it can and from this \
-                  server's web seed otherwise, showing how many bytes came from each.\n\n\
+                  of each file (v1, its own URL as web seed), seeded over TCP and WebRTC; the \
+                  files over HTTP with range requests; the HTTP and WebSocket tracker; each \
+                  .torrent, a JSON index with magnet links, and a web page that downloads a \
+                  file in the browser with WebTorrent over WebRTC, from other browsers and the \
+                  origin's peer, with this server's web seed as the fallback, showing how many \
+                  bytes came from peers and from the origin.\n\n\
                   Every path is on the --http port: / (the page), /p/FILE (download FILE), \
                   /f/FILE (the file), /t/FILE.torrent, /index.json, /announce and /scrape \
                   (HTTP tracker), /ws (WebSocket tracker).",
@@ -92,6 +98,10 @@ pub(crate) struct Args {
     /// bound, 127.0.0.1 for an unspecified one)
     #[arg(long, value_name = "URL")]
     url: Option<String>,
+
+    /// WebRTC: the origin's peer, and the ICE servers given to the page too
+    #[command(flatten)]
+    rtc: crate::download::RtcArgs,
 
     /// Print line-delimited JSON events instead of text
     #[arg(long)]
@@ -159,6 +169,7 @@ async fn serve(args: &Args, root: PathBuf, files: Vec<Found>) -> anyhow::Result<
         }
     };
     let mut config = NodeConfig::new(args.listen);
+    args.rtc.apply(&mut config)?;
     // One engine per file: one disk thread each keeps thousands of them affordable.
     config.disk_threads = 1;
     let node = Node::start(config).await.map_err(|e| {
@@ -184,7 +195,8 @@ async fn serve(args: &Args, root: PathBuf, files: Vec<Found>) -> anyhow::Result<
             .map_err(|e| failure("internal", e.to_string()))??
     };
     let origin_peer_id = node.peer_id();
-    let catalog = Arc::new(Catalog::new(entries, &urls, &origin_peer_id));
+    let rtc_config = args.rtc.browser_config();
+    let catalog = Arc::new(Catalog::new(entries, &urls, &origin_peer_id, rtc_config));
     let state = Arc::new(Server {
         catalog: Arc::clone(&catalog),
         files: FileServer::new(&root, node.rates().upload.clone())
@@ -204,6 +216,9 @@ async fn serve(args: &Args, root: PathBuf, files: Vec<Found>) -> anyhow::Result<
                 Mode::Seed,
                 AddOptions {
                     origin: true,
+                    // A piece one connected peer has comes from it: the origin's upload goes
+                    // to what only it has, and browsers fetch from each other.
+                    origin_max_copies: Some(1),
                     ..AddOptions::default()
                 },
             )
@@ -490,7 +505,12 @@ struct Catalog {
 }
 
 impl Catalog {
-    fn new(entries: Vec<Entry>, urls: &Urls, origin_peer_id: &[u8; 20]) -> Self {
+    fn new(
+        entries: Vec<Entry>,
+        urls: &Urls,
+        origin_peer_id: &[u8; 20],
+        rtc_config: serde_json::Value,
+    ) -> Self {
         let files: Vec<serde_json::Value> = entries
             .iter()
             .map(|e| {
@@ -507,6 +527,9 @@ impl Catalog {
             "websocket": urls.websocket,
             // The page counts what this peer sends as bytes from the origin.
             "origin_peer_id": hex(origin_peer_id),
+            // The page's RTCPeerConnection settings: ICE servers (TURN credentials included,
+            // as every WebRTC page must hand them to its browser) and the transport policy.
+            "rtc_config": rtc_config,
         });
         let mut index = serde_json::to_vec_pretty(&index).unwrap_or_default();
         index.push(b'\n');

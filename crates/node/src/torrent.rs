@@ -87,6 +87,8 @@ pub struct Status {
     pub uploaded: u64,
     /// Open connections.
     pub peers: usize,
+    /// Of those, the ones attached with [`Command::Attach`] (WebRTC data channels).
+    pub attached_peers: usize,
     /// Peer addresses known (trackers, PEX, `--peer`), connected or not.
     pub known: usize,
     /// Every wanted piece is verified.
@@ -232,6 +234,7 @@ pub fn spawn(params: TorrentParams) -> std::io::Result<TorrentHandle> {
         info_hash,
         encryption: params.encryption,
         plain_peers: HashSet::new(),
+        attached: HashSet::new(),
         deferred_reads: VecDeque::new(),
         pause: FIRST_PAUSE,
     };
@@ -287,6 +290,8 @@ struct Actor {
     encryption: Policy,
     /// Peers that did not speak MSE when dialed: dialed plainly from then on.
     plain_peers: HashSet<SocketAddr>,
+    /// Connections that came by [`Command::Attach`] (some may have closed since).
+    attached: HashSet<PeerKey>,
     /// Reads waiting for the send backlog to shrink below [`SEND_BACKLOG`].
     deferred_reads: VecDeque<(PeerKey, BlockRef)>,
     /// Blocks read for peers and still in memory.
@@ -484,6 +489,7 @@ impl Actor {
                         self.conn_tx.clone(),
                     );
                     self.conns.insert(key, outbox);
+                    self.attached.insert(key);
                 }
             }
             Command::Stop(reply) => {
@@ -703,6 +709,9 @@ impl Actor {
         let (uploaded, downloaded) = self.swarm.transferred();
         let have = self.swarm.have().count();
         let peers = self.swarm.num_peers();
+        let conns = &self.conns;
+        self.attached.retain(|k| conns.contains_key(k));
+        let attached_peers = self.attached.len();
         let known = self.swarm.num_known();
         let finished = self.swarm.is_finished();
         let (swarm, banned) = (&self.swarm, &self.banned);
@@ -711,6 +720,7 @@ impl Actor {
         self.status.send_if_modified(|s| {
             let changed = s.have != have
                 || s.peers != peers
+                || s.attached_peers != attached_peers
                 || s.known != known
                 || s.finished != finished
                 || s.tracker_error != *tracker_error
@@ -721,7 +731,9 @@ impl Actor {
             if bytes_changed && stale_since.is_none() {
                 *stale_since = Some(now);
             }
-            let bytes_due = stale_since.is_some_and(|t| now >= t + BYTES_PUBLISH_INTERVAL);
+            // The first payload byte is news (time to first byte): published at once.
+            let first = s.downloaded == 0 && downloaded > 0;
+            let bytes_due = first || stale_since.is_some_and(|t| now >= t + BYTES_PUBLISH_INTERVAL);
             if !changed && !bytes_due {
                 return false;
             }
@@ -733,6 +745,7 @@ impl Actor {
             s.downloaded = downloaded;
             s.uploaded = uploaded;
             s.peers = peers;
+            s.attached_peers = attached_peers;
             s.known = known;
             s.finished = finished;
             s.tracker_error.clone_from(tracker_error);

@@ -648,6 +648,13 @@ fn demo_runs_a_whole_peer_cdn_and_the_peers_carry_part_of_the_load() {
     assert_eq!(v["verified"], true, "every download is byte-exact");
     let rows = v["downloaders"].as_array().expect("downloaders");
     assert_eq!(rows.len(), 3);
+    // By default the last two are browser-like: WebRTC only (no TCP tracker, no PEX), and
+    // they had WebRTC peers.
+    let webrtc: Vec<_> = rows.iter().map(|r| r["webrtc_only"].as_bool()).collect();
+    assert_eq!(webrtc, [Some(false), Some(true), Some(true)], "{v}");
+    for r in &rows[1..] {
+        assert!(r["webrtc_peers"].as_u64() >= Some(1), "{v}");
+    }
     let size = 3.0 * 1024.0 * 1024.0;
     assert!(
         v["origin_bytes"].as_f64().unwrap() >= size,

@@ -16,15 +16,18 @@ use torrent_format::Metainfo;
 /// `peercdn serve DIR` on loopback, started; returns it, its `started` event and its HTTP
 /// address.
 fn serve(dir: &Path) -> (Proc, serde_json::Value, SocketAddr) {
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with more switches.
+fn serve_with(dir: &Path, extra: &[&str]) -> (Proc, serde_json::Value, SocketAddr) {
     let mut p = Proc::spawn(
         "peercdn serve",
-        peercdn().arg("serve").arg(dir).args([
-            "--http",
-            "127.0.0.1:0",
-            "--listen",
-            "127.0.0.1:0",
-            "--json",
-        ]),
+        peercdn()
+            .arg("serve")
+            .arg(dir)
+            .args(["--http", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--json"])
+            .args(extra),
     );
     let started = p.wait_event(Duration::from_secs(60), "started");
     let http = started["http"]
@@ -123,6 +126,66 @@ fn each_file_is_a_v1_torrent_with_its_own_url_as_web_seed_listed_in_the_index() 
         "/t/in",
     ] {
         assert_eq!(get(http, missing, &[]).status, 404, "{missing}");
+    }
+}
+
+/// The ICE servers of the origin's peer go to the page too, as a browser's `RTCConfiguration`
+/// (TURN credentials included); a server URL the transport cannot use is a usage error.
+#[test]
+fn the_page_gets_the_ice_servers_and_a_bad_one_is_refused() {
+    let dir = TempDir::new("serve-ice");
+    site(dir.path());
+    let www = dir.path().join("www");
+    let (_p, _, http) = serve_with(
+        &www,
+        &[
+            "--ice-server",
+            "stun:127.0.0.1:3478",
+            "--ice-server",
+            "turn:127.0.0.1:3479?transport=udp",
+            "--ice-username",
+            "u",
+            "--ice-credential",
+            "p",
+            "--relay-only",
+        ],
+    );
+    let index = get(http, "/index.json", &[]);
+    let index: serde_json::Value = serde_json::from_slice(&index.body).expect("JSON");
+    assert_eq!(
+        index["rtc_config"],
+        serde_json::json!({
+            "iceServers": [
+                {"urls": "stun:127.0.0.1:3478"},
+                {"urls": "turn:127.0.0.1:3479?transport=udp", "username": "u", "credential": "p"},
+            ],
+            "iceTransportPolicy": "relay",
+        })
+    );
+    for bad in [
+        "turns:127.0.0.1:5349",
+        "http://127.0.0.1/",
+        "turn:127.0.0.1:3479?transport=tcp",
+    ] {
+        let out = peercdn()
+            .arg("serve")
+            .arg(&www)
+            .args(["--http", "127.0.0.1:0", "--listen", "127.0.0.1:0", "--json"])
+            .args(["--ice-server", bad])
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{bad}");
+        // (After the walk's warnings.)
+        let error = serde_json::Deserializer::from_slice(&out.stdout)
+            .into_iter::<serde_json::Value>()
+            .filter_map(Result::ok)
+            .find(|v| v.get("error").is_some())
+            .expect("a JSON error");
+        assert_eq!(error["error"], "usage", "{bad}: {error}");
+        assert!(
+            error["message"].as_str().is_some_and(|m| m.contains(bad)),
+            "{bad}: {error}"
+        );
     }
 }
 

@@ -1,61 +1,134 @@
 //! The page of `peercdn serve` in headless Chromium (Debian's `chromium`, driven by
 //! playwright-core), in a network namespace of the test's own (support/browser.rs).
 //!
-//! Until the origin speaks WebRTC, a browser alone in the swarm gets every byte from the web
-//! seed, and the page must say so: every byte from the origin, none from peers. The harness
-//! already opens several pages, one browser context (one WebTorrent peer) each, page N+1 once
-//! page N is done: the WebRTC tests will open a second page and count its bytes from the first.
+//! The page downloads over WebRTC from the swarm, the origin's own peer included, and uses the
+//! web seed only when no peer sends anything. Each page opens in a browser context of its own
+//! (its own WebTorrent peer); page N+1 opens once page N is done, and page N keeps seeding.
 
 #[path = "support/browser.rs"]
 mod browser;
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use browser::{Netns, have_browser, page_events, sha1_hex};
 use support::{TempDir, content};
 
-#[test]
-fn a_page_downloads_a_file_from_the_web_seed_and_says_every_byte_came_from_the_origin() {
-    if !have_browser() {
-        return;
-    }
-    let dir = TempDir::new("serve-browser");
-    let www = dir.path().join("www");
+/// A folder with `media/clip one.bin` (`len` bytes, not a whole number of pieces or blocks)
+/// and a small file; returns the clip's bytes.
+fn site(www: &Path, len: usize) -> Vec<u8> {
     std::fs::create_dir_all(www.join("media")).expect("writable");
-    // Not a whole number of pieces or blocks: the last piece is short.
-    let data = content(3 * 1024 * 1024 + 12_345, 21);
+    let data = content(len, 21);
     std::fs::write(www.join("media/clip one.bin"), &data).expect("writable");
     std::fs::write(www.join("small.txt"), b"a small file\n").expect("writable");
+    data
+}
 
-    let ns = Netns::new();
-    let (_serve, started) = ns.serve(&www, &[]);
-    let base = started["url"].as_str().expect("a URL");
-    let page = format!("{base}p/media/clip%20one.bin");
-    let mut chromium = ns.chromium(&["--timeout", "90"], &[page]);
-
-    let browser = chromium.wait_event(Duration::from_secs(60), "browser");
-    eprintln!("chromium {}", browser["version"]);
-    // The page announced itself to the WebSocket tracker on the same port (and got an answer),
-    // and downloaded the file.
+/// Page `page`'s `done` event (after its `tracker` event: it announced to the WebSocket
+/// tracker on the same port and got an answer), checked to hold exactly `data`.
+fn done(chromium: &mut support::Proc, page: u64, data: &[u8]) -> serde_json::Value {
     let events = page_events(
-        &mut chromium,
-        0,
+        chromium,
+        page,
         &["tracker", "done"],
         Duration::from_secs(90),
     );
-    let done = &events[1];
+    let done = events[1].clone();
     assert_eq!(done["path"], "media/clip one.bin");
     assert_eq!(done["size"], data.len());
     assert_eq!(done["downloaded"], data.len());
     assert_eq!(
         done["sha1"].as_str(),
-        Some(sha1_hex(&data).as_str()),
-        "the page got other bytes: {done}"
+        Some(sha1_hex(data).as_str()),
+        "page {page} got other bytes: {done}"
     );
-    // No other peer: every byte from the origin's web seed, each block once.
+    done
+}
+
+#[test]
+fn a_page_alone_gets_every_byte_from_the_origin_over_webrtc() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("serve-browser");
+    let www = dir.path().join("www");
+    let data = site(&www, 3 * 1024 * 1024 + 12_345);
+    let ns = Netns::new();
+    let (_serve, started) = ns.serve(&www, &[]);
+    let base = started["url"].as_str().expect("a URL");
+    let mut chromium = ns.chromium(
+        &["--timeout", "90"],
+        &[format!("{base}p/media/clip%20one.bin")],
+    );
+    let browser = chromium.wait_event(Duration::from_secs(60), "browser");
+    eprintln!("chromium {}", browser["version"]);
+    let done = done(&mut chromium, 0, &data);
+    // No other peer: every byte from the origin, each block once, and over WebRTC: the web
+    // seed was never needed.
     assert_eq!(done["fromPeers"], 0, "{done}");
     assert_eq!(done["fromOrigin"], data.len(), "{done}");
+    assert_eq!(done["webSeed"], false, "{done}");
+    chromium.wait_event(Duration::from_secs(10), "finished");
+    assert_eq!(chromium.wait_exit(Duration::from_secs(30)), Some(0));
+}
+
+/// The peer CDN at work: the second visitor gets most of the file from the first, who keeps
+/// the page open, and not from the origin.
+#[test]
+fn a_second_page_gets_most_bytes_from_the_first_page() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("serve-browser-2");
+    let www = dir.path().join("www");
+    let data = site(&www, 8 * 1024 * 1024 + 4321);
+    let ns = Netns::new();
+    let (_serve, started) = ns.serve(&www, &[]);
+    let base = started["url"].as_str().expect("a URL");
+    let page = format!("{base}p/media/clip%20one.bin");
+    let mut chromium = ns.chromium(&["--timeout", "120"], &[page.clone(), page]);
+    let first = done(&mut chromium, 0, &data);
+    assert_eq!(first["fromOrigin"], data.len(), "{first}");
+    let second = done(&mut chromium, 1, &data);
+    let (peers, origin) = (
+        second["fromPeers"].as_u64().expect("a count"),
+        second["fromOrigin"].as_u64().expect("a count"),
+    );
+    assert!(
+        peers > origin && peers >= data.len() as u64 / 2,
+        "most of the second page's bytes come from the first page: {second}"
+    );
+    chromium.wait_event(Duration::from_secs(10), "finished");
+    assert_eq!(chromium.wait_exit(Duration::from_secs(30)), Some(0));
+}
+
+/// Without the origin's WebRTC peer and with no other visitor, no peer ever sends a byte: the
+/// page falls back to the web seed and gets the file from it.
+#[test]
+fn a_page_with_no_peer_to_send_falls_back_to_the_web_seed() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("serve-browser-fallback");
+    let www = dir.path().join("www");
+    let data = site(&www, 2 * 1024 * 1024 + 99);
+    let ns = Netns::new();
+    let (_serve, started) = ns.serve(&www, &["--no-webrtc"]);
+    let base = started["url"].as_str().expect("a URL");
+    let mut chromium = ns.chromium(
+        &["--timeout", "90"],
+        &[format!("{base}p/media/clip%20one.bin")],
+    );
+    let events = page_events(&mut chromium, 0, &["fallback"], Duration::from_secs(60));
+    assert_eq!(
+        events[0]["downloaded"], 0,
+        "nothing before the fallback: {}",
+        events[0]
+    );
+    let done = done(&mut chromium, 0, &data);
+    assert_eq!(done["fromOrigin"], data.len(), "{done}");
+    assert_eq!(done["webSeed"], true, "{done}");
     chromium.wait_event(Duration::from_secs(10), "finished");
     assert_eq!(chromium.wait_exit(Duration::from_secs(30)), Some(0));
 }

@@ -57,10 +57,70 @@ pub enum UsageError {
     /// The connection is closed.
     #[error("the connection is closed")]
     Closed,
+    /// [`crate::IcePolicy::Relay`] with no relay candidate: gathering allocated nothing (a TURN
+    /// server refused the credential or did not answer; see [`crate::Gathered::failures`]).
+    #[error("relay-only policy but no relay candidate was gathered")]
+    NoRelayCandidate,
+}
+
+/// Why an ICE server's URL or entry was refused ([`crate::IceServer`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IceServerError {
+    /// Not `scheme:...`, an unknown query, or longer than 1 KiB.
+    #[error("{url:?} is not a stun: or turn: URL")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+    },
+    /// A scheme other than `stun`, `turn`, `stuns` and `turns`.
+    #[error("{url:?}: unknown scheme (stun: and turn: are supported)")]
+    UnknownScheme {
+        /// The URL as given.
+        url: String,
+    },
+    /// `stuns:` or `turns:`: TLS to the server is not supported, only UDP.
+    #[error("{url:?}: stuns:/turns: (TLS) is not supported, only UDP")]
+    TlsUnsupported {
+        /// The URL as given.
+        url: String,
+    },
+    /// `?transport=tcp`: only UDP to the server is supported.
+    #[error("{url:?}: transport=tcp is not supported, only udp")]
+    TcpUnsupported {
+        /// The URL as given.
+        url: String,
+    },
+    /// A missing or malformed host.
+    #[error("{url:?}: bad host")]
+    BadHost {
+        /// The URL as given.
+        url: String,
+    },
+    /// A port that is not 1..=65535.
+    #[error("{url:?}: bad port")]
+    BadPort {
+        /// The URL as given.
+        url: String,
+    },
+    /// A `turn:` URL in an entry without a username or credential.
+    #[error("{url:?}: a TURN server needs a username and a credential")]
+    MissingCredential {
+        /// The URL as given.
+        url: String,
+    },
+    /// The caller's resolver found no address for the host.
+    #[error("{url:?}: the host resolved to no address")]
+    Unresolved {
+        /// The URL as given.
+        url: String,
+    },
 }
 
 /// Something that went wrong inside the WebRTC stack while building a peer (certificate
-/// generation, a description it made itself); its words. Not caused by remote input.
+/// generation, a description it made itself); its words. Or a panic inside the stack, caught
+/// (`"panicked: …"`), which remote input can cause: see
+/// [`CloseReason::StackPanic`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("WebRTC stack: {0}")]
 pub struct StackError(pub String);
@@ -111,4 +171,9 @@ pub enum CloseReason {
     Failed,
     /// The remote broke a rule.
     Violation(ProtocolViolation),
+    /// The WebRTC stack panicked (a bug in it, which a remote can reach: rtc-datachannel 0.21.1
+    /// on a short DCEP message of type 0x00). The peer caught the panic and dropped the peer
+    /// connection unused, so nothing more is sent to the remote (TURN allocations are still
+    /// given back).
+    StackPanic,
 }

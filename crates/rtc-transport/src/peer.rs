@@ -6,24 +6,19 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use rtc::data_channel::{RTCDataChannelId, RTCDataChannelInit};
-use rtc::ice::mdns::MulticastDnsMode;
-use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::setting_engine::{
-    SctpMaxMessageSize, SettingEngineBuilder,
-};
+use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::event::{RTCDataChannelEvent, RTCPeerConnectionEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::{RTCIceConnectionState, RTCPeerConnectionState};
-use rtc::peer_connection::transport::{
-    CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate, RTCIceCandidateInit,
-};
-use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::sansio::Protocol;
-use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 
 use crate::framer::{Framer, Limits};
+use crate::gather::{Gathered, check_hosts};
+use crate::ice::IcePolicy;
+use crate::relay::{Allocation, Inbound, Relays};
 use crate::sdp::{self, RemoteSdp, Setup};
+use crate::stack::{self, Fault, refused, udp_packet};
 use crate::{CloseReason, Error, ProtocolViolation, SdpError, StackError, UsageError};
 
 /// Settings of a [`Peer`].
@@ -127,8 +122,20 @@ pub struct Transmit {
 /// any of them straight to `Closed`); `Event::Closed` is queued exactly once, when `state`
 /// becomes `Closed`; after that nothing is read from or written to the stack but the
 /// transmits it had queued (its goodbye).
+///
+/// A panic inside the stack (a bug in it that a remote can reach: rtc 0.21.1 panics on a
+/// DCEP message of type 0x00 shorter than 6 bytes) is caught, never passed to the caller:
+/// every call into the peer connection and the TURN clients goes through one guard
+/// (`std::panic::catch_unwind`). The peer then closes with [`CloseReason::StackPanic`] and
+/// never calls into the peer connection again (it is dropped unused: no goodbye); TURN
+/// clients that did not panic give their allocations back at once and are dropped too. From
+/// then on [`Self::poll_transmit`] gives only the datagrams already taken out (those
+/// releases), [`Self::poll_timeout`] is `None`, and every other call is a harmless no-op.
+/// The panic hook still runs (by default a message on stderr); the guard needs the default
+/// `panic = "unwind"`.
 pub struct Peer {
-    pc: RTCPeerConnection,
+    /// `None` once the stack panicked: never called again.
+    pc: Option<RTCPeerConnection>,
     config: Config,
     role: Role,
     awaiting_answer: bool,
@@ -145,6 +152,15 @@ pub struct Peer {
     ice_connected: bool,
     early_dtls: Vec<(SocketAddr, SocketAddr, Bytes)>,
     replay_early_dtls: bool,
+    /// TURN allocations behind our relay candidates, and the policy.
+    relays: Relays,
+    pc_timeout: Option<Instant>,
+    /// Datagrams taken out at closing: the stack's goodbye, wrapped before the allocations
+    /// were released; after a panic, the releases.
+    goodbye: VecDeque<Transmit>,
+    /// The latest `now` given: [`Self::close`] takes none, and releasing an allocation is a
+    /// TURN transaction.
+    last_now: Instant,
 }
 
 impl Peer {
@@ -156,20 +172,37 @@ impl Peer {
         candidates: &[SocketAddr],
         now: Instant,
     ) -> Result<(Self, String), Error> {
-        let mut pc = build(&config, candidates, now)?;
-        let init = RTCDataChannelInit::default(); // ordered, reliable, in-band DCEP
-        let channel = pc
-            .create_data_channel(&config.label, Some(init))
-            .map_err(stack)?
-            .id();
-        let offer = pc.create_offer(None).map_err(stack)?;
-        pc.set_local_description(now, offer).map_err(stack)?;
-        let mut peer = Self::new(pc, config, Role::Offerer);
+        check_hosts(candidates)?;
+        Self::offer_gathered(config, Gathered::hosts(candidates), IcePolicy::All, now)
+    }
+
+    /// An offerer with the candidates a [`crate::Gatherer`] found (those `policy` allows):
+    /// the peer keeps the TURN allocations behind relay candidates alive and relays through
+    /// them on the same socket(s).
+    pub fn offer_gathered(
+        config: Config,
+        gathered: Gathered,
+        policy: IcePolicy,
+        now: Instant,
+    ) -> Result<(Self, String), Error> {
+        type Built = (RTCPeerConnection, Vec<Allocation>, RTCDataChannelId, String);
+        let (pc, relays, channel, sdp) = stack::catch(|| -> Result<Built, Error> {
+            let (mut pc, relays) = stack::build(&config, gathered, policy, now)?;
+            let init = RTCDataChannelInit::default(); // ordered, reliable, in-band DCEP
+            let channel = pc
+                .create_data_channel(&config.label, Some(init))
+                .map_err(stack::stack)?
+                .id();
+            let offer = pc.create_offer(None).map_err(stack::stack)?;
+            pc.set_local_description(now, offer).map_err(stack::stack)?;
+            let sdp = local_description(&pc)?;
+            Ok((pc, relays, channel, sdp))
+        })??;
+        let mut peer = Self::new(pc, config, Role::Offerer, relays, policy, now);
         peer.channel = Some(channel);
         peer.awaiting_answer = true;
-        peer.local_sdp = peer.local_description()?;
+        peer.local_sdp.clone_from(&sdp);
         peer.pump(now);
-        let sdp = peer.local_sdp.clone();
         Ok((peer, sdp))
     }
 
@@ -181,22 +214,48 @@ impl Peer {
         offer: &str,
         now: Instant,
     ) -> Result<(Self, String), Error> {
+        check_hosts(candidates)?;
+        Self::answer_gathered(
+            config,
+            Gathered::hosts(candidates),
+            IcePolicy::All,
+            offer,
+            now,
+        )
+    }
+
+    /// An answerer with the candidates a [`crate::Gatherer`] found (those `policy` allows).
+    pub fn answer_gathered(
+        config: Config,
+        gathered: Gathered,
+        policy: IcePolicy,
+        offer: &str,
+        now: Instant,
+    ) -> Result<(Self, String), Error> {
         let remote = sdp::scan(offer)?;
-        let mut pc = build(&config, candidates, now)?;
-        let description = RTCSessionDescription::offer(offer.to_owned()).map_err(refused)?;
-        pc.set_remote_description(now, description)
-            .map_err(refused)?;
-        let answer = pc.create_answer(None).map_err(refused)?;
-        pc.set_local_description(now, answer).map_err(stack)?;
-        let mut peer = Self::new(pc, config, Role::Answerer);
+        type Built = (RTCPeerConnection, Vec<Allocation>, String);
+        // The remote's offer goes to the stack's parser here: a panic in it is an error too.
+        let (pc, relays, sdp) = stack::catch(|| -> Result<Built, Error> {
+            let (mut pc, relays) = stack::build(&config, gathered, policy, now)?;
+            let description = RTCSessionDescription::offer(offer.to_owned()).map_err(refused)?;
+            pc.set_remote_description(now, description)
+                .map_err(refused)?;
+            let answer = pc.create_answer(None).map_err(refused)?;
+            pc.set_local_description(now, answer)
+                .map_err(stack::stack)?;
+            let sdp = local_description(&pc)?;
+            Ok((pc, relays, sdp))
+        })??;
+        let mut peer = Self::new(pc, config, Role::Answerer, relays, policy, now);
         peer.remote = Some(remote);
-        peer.local_sdp = peer.local_description()?;
+        peer.relays.permit(now, offer);
+        peer.local_sdp.clone_from(&sdp);
         peer.pump(now);
-        let sdp = peer.local_sdp.clone();
         Ok((peer, sdp))
     }
 
-    /// Takes the remote's answer to our offer.
+    /// Takes the remote's answer to our offer. A panic of the stack on it closes the peer
+    /// ([`CloseReason::StackPanic`]) and is returned as a [`StackError`].
     pub fn accept_answer(&mut self, now: Instant, answer: &str) -> Result<(), Error> {
         if self.state == State::Closed {
             return Err(UsageError::Closed.into());
@@ -208,12 +267,16 @@ impl Peer {
         if matches!(remote.setup, Some(Setup::ActPass | Setup::HoldConn)) {
             return Err(SdpError::AnswerWithoutRole.into());
         }
-        let description = RTCSessionDescription::answer(answer.to_owned()).map_err(refused)?;
-        self.pc
-            .set_remote_description(now, description)
-            .map_err(refused)?;
+        let description =
+            stack::catch(|| RTCSessionDescription::answer(answer.to_owned()))?.map_err(refused)?;
+        match self.with_pc(|pc| pc.set_remote_description(now, description)) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(refused(e).into()),
+            Err(fault) => return Err(StackError::from(fault).into()),
+        }
         self.awaiting_answer = false;
         self.remote = Some(remote);
+        self.relays.permit(now, answer);
         self.pump(now);
         Ok(())
     }
@@ -279,6 +342,33 @@ impl Peer {
             self.dropped_datagrams += 1;
             return;
         }
+        match self.relays.receive(now, from, to, datagram) {
+            // From our TURN server: what it relayed arrives on the relay candidate.
+            Inbound::Relayed {
+                local,
+                datagrams,
+                dropped,
+            } => {
+                self.dropped_datagrams += dropped;
+                for (remote, data) in datagrams {
+                    if self.state == State::Closed {
+                        break;
+                    }
+                    self.receive(now, remote, local, data);
+                }
+            }
+            Inbound::Direct if self.relays.only() => {
+                // Relay policy: nothing reaches the stack but through the TURN server.
+                self.dropped_datagrams += 1;
+                return;
+            }
+            Inbound::Direct => self.receive(now, from, to, BytesMut::from(datagram)),
+        }
+        self.pump(now);
+    }
+
+    /// One datagram for the stack, from `from` on our candidate address `to`.
+    fn receive(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, datagram: BytesMut) {
         // RFC 7983 §7: a first byte in 20..=63 is DTLS. The remote's first flight can arrive
         // before our ICE agent has picked a pair (the remote's agent finished first), and rtc
         // 0.21 then drops it without a word; the client retransmits only after 1 s. Keep a
@@ -288,24 +378,14 @@ impl Peer {
             && self.early_dtls.len() < MAX_EARLY_DTLS
         {
             self.early_dtls
-                .push((from, to, Bytes::copy_from_slice(datagram)));
+                .push((from, to, Bytes::copy_from_slice(&datagram)));
         }
-        let packet = TaggedBytesMut {
-            now,
-            transport: TransportContext {
-                local_addr: to,
-                peer_addr: from,
-                ecn: None,
-                transport_protocol: TransportProtocol::UDP,
-            },
-            message: BytesMut::from(datagram),
-        };
+        let packet = udp_packet(now, from, to, datagram);
         // A datagram the stack cannot use is dropped, not fatal: anyone can send UDP to our
         // port. Fatal conditions (a DTLS alert, an SCTP ABORT) arrive as state changes.
-        if self.pc.handle_read(packet).is_err() {
+        if matches!(self.with_pc(|pc| pc.handle_read(packet)), Ok(Err(_))) {
             self.dropped_datagrams += 1;
         }
-        self.pump(now);
     }
 
     /// The clock reached [`Self::poll_timeout`] (or not: then nothing happens).
@@ -313,7 +393,10 @@ impl Peer {
         if self.state == State::Closed || self.timeout.is_none_or(|t| now < t) {
             return;
         }
-        if self.pc.handle_timeout(now).is_err() {
+        self.relays.handle_timeout(now);
+        if self.pc_timeout.is_some_and(|t| now >= t)
+            && matches!(self.with_pc(|pc| pc.handle_timeout(now)), Ok(Err(_)))
+        {
             self.close_with(CloseReason::Failed);
         }
         self.pump(now);
@@ -357,17 +440,28 @@ impl Peer {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        let Some(packet) = self.pc.poll_write() else {
-            // Queuing packets can arm timers (SCTP's retransmission timer): refresh the deadline
-            // once the queue is drained, as callers ask for it next.
-            self.refresh_timeout();
-            return None;
-        };
-        Some(Transmit {
-            source: packet.transport.local_addr,
-            destination: packet.transport.peer_addr,
-            contents: packet.message.freeze(),
-        })
+        loop {
+            if let Some(t) = self.relays.poll_transmit() {
+                return Some(t);
+            }
+            if let Some(t) = self.goodbye.pop_front() {
+                return Some(t);
+            }
+            let Ok(Some(packet)) = self.with_pc(|pc| pc.poll_write()) else {
+                // Queuing packets can arm timers (SCTP's retransmission timer, a TURN
+                // ChannelBind): refresh the deadline once the queue is drained, as callers ask
+                // for it next.
+                self.refresh_timeout();
+                if let Some(t) = self.goodbye.pop_front() {
+                    return Some(t); // a panic just now: the releases
+                }
+                return None;
+            };
+            // From a relay candidate: to the TURN server, wrapped (taken on the next turn).
+            if let Some(t) = self.relays.route(packet) {
+                return Some(t);
+            }
+        }
     }
 
     /// When to call [`Self::handle_timeout`] next.
@@ -380,13 +474,20 @@ impl Peer {
         self.events.pop_front()
     }
 
-    fn new(pc: RTCPeerConnection, config: Config, role: Role) -> Self {
+    fn new(
+        pc: RTCPeerConnection,
+        config: Config,
+        role: Role,
+        relays: Vec<Allocation>,
+        policy: IcePolicy,
+        now: Instant,
+    ) -> Self {
         let framer = Framer::new(Limits {
             max_buffered: config.max_buffered,
             max_receive_buffered: config.max_receive_buffered,
         });
         Self {
-            pc,
+            pc: Some(pc),
             role,
             awaiting_answer: false,
             state: State::Connecting,
@@ -402,22 +503,31 @@ impl Peer {
             ice_connected: false,
             early_dtls: Vec::new(),
             replay_early_dtls: false,
+            relays: Relays::new(relays, policy),
+            pc_timeout: None,
+            goodbye: VecDeque::new(),
+            last_now: now,
             config,
         }
     }
 
-    fn local_description(&self) -> Result<String, StackError> {
-        self.pc
-            .local_description()
-            .map(|d| d.sdp)
-            .ok_or_else(|| StackError("no local description".to_owned()))
+    /// Calls into the peer connection through the panic guard ([`stack::call`]). A panic
+    /// closes the peer with [`CloseReason::StackPanic`]; the connection is gone then, and
+    /// every later call is `Err(Fault::Gone)` without reaching it.
+    fn with_pc<T>(&mut self, f: impl FnOnce(&mut RTCPeerConnection) -> T) -> Result<T, Fault> {
+        let result = stack::call(&mut self.pc, f);
+        if matches!(result, Err(Fault::Panicked(_))) {
+            self.close_with(CloseReason::StackPanic);
+        }
+        result
     }
 
     /// Moves everything the stack has for us into our queues, after any input or command.
     fn pump(&mut self, now: Instant) {
+        self.last_now = self.last_now.max(now);
         for _ in 0..PUMP_ROUNDS {
             let mut any_event = false;
-            while let Some(event) = self.pc.poll_event() {
+            while let Ok(Some(event)) = self.with_pc(|pc| pc.poll_event()) {
                 any_event = true;
                 self.on_stack_event(event);
             }
@@ -432,7 +542,7 @@ impl Peer {
             // rtc 0.21 queues some packets only on its next `handle_timeout`: the DTLS client's
             // first flight after ICE selects a pair waits for the next timer (200 ms on
             // loopback) otherwise. Handling its events is what queued them: give it one now.
-            if self.pc.handle_timeout(now).is_err() {
+            if matches!(self.with_pc(|pc| pc.handle_timeout(now)), Ok(Err(_))) {
                 self.close_with(CloseReason::Failed);
             }
         }
@@ -478,21 +588,23 @@ impl Peer {
         match self.channel {
             Some(ours) if ours != id => {
                 // WebTorrent opens one channel per connection; a second one is not read.
-                if let Some(mut extra) = self.pc.data_channel(id) {
-                    let _ = extra.close();
-                }
+                let _ = self.with_pc(|pc| pc.data_channel(id).map(|mut extra| extra.close()));
                 return;
             }
             Some(_) => {}
             None => self.channel = Some(id),
         }
-        let Some(channel) = self.pc.data_channel(id) else {
+        let Ok(Some((reliable_ordered, label, negotiated))) = self.with_pc(|pc| {
+            let channel = pc.data_channel(id)?;
+            let reliable_ordered = channel.ordered()
+                && channel.max_retransmits().is_none()
+                && channel.max_packet_life_time().is_none();
+            let label = channel.label().to_owned();
+            let negotiated = pc.sctp().and_then(|s| s.max_message_size());
+            Some((reliable_ordered, label, negotiated))
+        }) else {
             return;
         };
-        let reliable_ordered = channel.ordered()
-            && channel.max_retransmits().is_none()
-            && channel.max_packet_life_time().is_none();
-        let label = channel.label().to_owned();
         if !reliable_ordered {
             self.close_with(CloseReason::Violation(ProtocolViolation::UnreliableChannel));
             return;
@@ -500,11 +612,7 @@ impl Peer {
         let remote_limit = self
             .remote
             .map_or(sdp::DEFAULT_REMOTE_MAX_MESSAGE_SIZE, |r| r.send_limit());
-        let negotiated = self
-            .pc
-            .sctp()
-            .and_then(|s| s.max_message_size())
-            .map_or(usize::MAX, |n| n as usize);
+        let negotiated = negotiated.map_or(usize::MAX, |n| n as usize);
         self.send_limit = self
             .config
             .max_message_size
@@ -524,7 +632,7 @@ impl Peer {
     /// leaves them in SCTP, whose receive window then throttles the remote.
     fn take_messages(&mut self) {
         while self.state != State::Closed && self.framer.can_receive() {
-            let Some(message) = self.pc.poll_read() else {
+            let Ok(Some(message)) = self.with_pc(|pc| pc.poll_read()) else {
                 break;
             };
             let RTCMessage::DataChannelMessage(id, message) = message.message else {
@@ -561,12 +669,13 @@ impl Peer {
         };
         let limit = self.send_limit;
         while let Some(message) = self.framer.next_message(limit) {
-            let sent = self
-                .pc
-                .data_channel(id)
-                .map(|mut channel| channel.send(now, message).is_ok());
-            if sent != Some(true) {
-                // The bytes left the framer: the stream has a hole now, so it cannot go on.
+            let sent = self.with_pc(|pc| {
+                pc.data_channel(id)
+                    .map(|mut channel| channel.send(now, message).is_ok())
+            });
+            if sent != Ok(Some(true)) {
+                // The bytes left the framer: the stream has a hole now, so it cannot go on (a
+                // panic has closed the peer already).
                 self.close_with(CloseReason::Failed);
                 return;
             }
@@ -577,17 +686,8 @@ impl Peer {
     /// after all is a retransmission to DTLS, which handles those.
     fn replay(&mut self, now: Instant) {
         for (from, to, datagram) in std::mem::take(&mut self.early_dtls) {
-            let packet = TaggedBytesMut {
-                now,
-                transport: TransportContext {
-                    local_addr: to,
-                    peer_addr: from,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: BytesMut::from(&datagram[..]),
-            };
-            let _ = self.pc.handle_read(packet);
+            let packet = udp_packet(now, from, to, BytesMut::from(&datagram[..]));
+            let _ = self.with_pc(|pc| pc.handle_read(packet));
         }
     }
 
@@ -602,18 +702,30 @@ impl Peer {
     fn refresh_in_flight(&mut self) {
         if let Some(id) = self.channel
             && self.state == State::Open
-            && let Some(channel) = self.pc.data_channel(id)
+            && let Ok(Some(n)) =
+                self.with_pc(|pc| pc.data_channel(id).map(|c| c.outstanding_bytes()))
         {
-            self.in_flight = channel.outstanding_bytes();
+            self.in_flight = n;
         }
     }
 
     fn refresh_timeout(&mut self) {
-        self.timeout = if self.state == State::Closed {
-            None
-        } else {
-            self.pc.poll_timeout()
-        };
+        if self.relays.has_panicked() {
+            self.close_with(CloseReason::StackPanic);
+        }
+        if self.state != State::Closed {
+            self.pc_timeout = self.with_pc(|pc| pc.poll_timeout()).ok().flatten();
+        }
+        if self.state == State::Closed {
+            self.timeout = None;
+            return;
+        }
+        self.timeout = self
+            .relays
+            .poll_timeout()
+            .into_iter()
+            .chain(self.pc_timeout)
+            .min();
     }
 
     fn close_with(&mut self, reason: CloseReason) {
@@ -624,10 +736,28 @@ impl Peer {
         self.framer.clear();
         self.in_flight = 0;
         self.timeout = None;
+        if reason == CloseReason::StackPanic {
+            // A stack that panicked (here a TURN client, or the connection itself, gone
+            // already) is not trusted with a goodbye: the connection is dropped unused.
+            stack::discard(&mut self.pc);
+        }
         // Queues the goodbye (an SCTP ABORT, a DTLS close_notify) for poll_transmit.
-        let _ = self.pc.close();
+        let _ = self.with_pc(|pc| pc.close());
+        if !self.relays.is_empty() {
+            // Wrap the goodbye while the allocations live, then give them back.
+            while let Ok(Some(packet)) = self.with_pc(|pc| pc.poll_write()) {
+                let direct = self.relays.route(packet);
+                self.goodbye.extend(direct);
+            }
+            self.relays.release(self.last_now);
+        }
         // Whatever the stack says about its own closing is no news now.
-        while self.pc.poll_event().is_some() {}
+        while let Ok(Some(_)) = self.with_pc(|pc| pc.poll_event()) {}
+        if self.pc.is_none() {
+            // The stack panicked: nothing of it is called from now on. What the TURN clients
+            // queued (the releases) is taken out now.
+            self.goodbye.extend(self.relays.drain_and_drop());
+        }
         self.events.push_back(Event::Closed(reason));
     }
 }
@@ -644,65 +774,11 @@ impl std::fmt::Debug for Peer {
     }
 }
 
-/// A peer connection with our settings and a host candidate for each address, gathering done.
-fn build(
-    config: &Config,
-    candidates: &[SocketAddr],
-    now: Instant,
-) -> Result<RTCPeerConnection, Error> {
-    if candidates.is_empty() {
-        return Err(UsageError::NoCandidates.into());
-    }
-    if let Some(&bad) = candidates
-        .iter()
-        .find(|a| a.ip().is_unspecified() || a.port() == 0)
-    {
-        return Err(UsageError::BadCandidate(bad).into());
-    }
-    let settings = SettingEngineBuilder::new()
-        .with_sctp_max_message_size(SctpMaxMessageSize::Bounded(config.local_max_message_size))
-        // As browsers do: the answerer is the DTLS client (`a=setup:active`).
-        .with_answering_dtls_role(RTCDtlsRole::Client)
-        // mDNS queries would leave through our transmits to 224.0.0.251:5353 and their answers
-        // would never come back through this socket; `.local` peers are reached through the
-        // peer-reflexive candidate their checks create.
-        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-        .build();
-    let mut pc = RTCPeerConnectionBuilder::new()
-        // No STUN or TURN server: the transport gathers nothing itself.
-        .with_configuration(RTCConfigurationBuilder::new().build())
-        .with_setting_engine(settings)
-        .build(now)
-        .map_err(stack)?;
-    for addr in candidates {
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: addr.ip().to_string(),
-                port: addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .map_err(stack)?;
-        let init = RTCIceCandidate::from(&candidate).to_json().map_err(stack)?;
-        pc.add_local_candidate(init).map_err(stack)?;
-    }
-    // The empty candidate ends gathering: the description carries every candidate and
-    // `a=end-of-candidates` (non-trickle).
-    pc.add_local_candidate(RTCIceCandidateInit::default())
-        .map_err(stack)?;
-    Ok(pc)
-}
-
-fn stack(e: impl std::fmt::Display) -> StackError {
-    StackError(e.to_string())
-}
-
-fn refused(e: impl std::fmt::Display) -> SdpError {
-    SdpError::Refused(e.to_string())
+/// The SDP the stack made for us.
+fn local_description(pc: &RTCPeerConnection) -> Result<String, StackError> {
+    pc.local_description()
+        .map(|d| d.sdp)
+        .ok_or_else(|| StackError("no local description".to_owned()))
 }
 
 /// Rounds of "events, then one more timeout" per pump; two suffice for the DTLS kick, the
@@ -714,3 +790,6 @@ const MAX_EARLY_DTLS: usize = 4;
 
 /// The largest UDP payload.
 const MAX_DATAGRAM: usize = 65_535;
+
+#[cfg(test)]
+mod tests;

@@ -130,6 +130,39 @@ pub fn scan(sdp: &str) -> Result<RemoteSdp, SdpError> {
     Ok(out)
 }
 
+/// The addresses of the UDP candidates written as IP literals (`.local` names and TCP
+/// candidates left out), at most [`MAX_CANDIDATE_ADDRESSES`], without repeats: the remotes a
+/// TURN allocation must permit (RFC 8656 §9). Any line that does not parse is skipped.
+pub(crate) fn candidate_addresses(sdp: &str) -> Vec<std::net::SocketAddr> {
+    let mut out = Vec::new();
+    for line in sdp.split('\n') {
+        let Some(candidate) = line.trim_end().strip_prefix("a=candidate:") else {
+            continue;
+        };
+        // RFC 8839 §5.1: foundation component-id transport priority connection-address port
+        let mut fields = candidate.split_ascii_whitespace().skip(2);
+        let (Some(transport), Some(address), Some(port)) =
+            (fields.next(), fields.nth(1), fields.next())
+        else {
+            continue;
+        };
+        let (Ok(ip), Ok(port)) = (address.parse::<std::net::IpAddr>(), port.parse::<u16>()) else {
+            continue;
+        };
+        let addr = std::net::SocketAddr::new(ip, port);
+        if transport.eq_ignore_ascii_case("udp") && port != 0 && !out.contains(&addr) {
+            out.push(addr);
+            if out.len() == MAX_CANDIDATE_ADDRESSES {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Remote candidate addresses taken from one description; browsers send under a dozen.
+pub(crate) const MAX_CANDIDATE_ADDRESSES: usize = 32;
+
 /// `application <port> UDP/DTLS/SCTP webrtc-datachannel` (RFC 8841 §4.1), or over TCP.
 fn is_data_channel_media(media: &str) -> bool {
     let mut fields = media.split_ascii_whitespace();
@@ -259,6 +292,23 @@ mod tests {
         }
         let long = format!("{BROWSER_OFFER}{}", "a=x\r\n".repeat(MAX_SDP_LEN / 5));
         assert_eq!(scan(&long), Err(SdpError::TooLong { len: long.len() }));
+    }
+
+    #[test]
+    fn candidate_addresses_are_the_udp_ip_literals() {
+        let sdp = format!(
+            "{BROWSER_OFFER}a=candidate:1 1 UDP 1 192.0.2.1 3478 typ relay raddr 0.0.0.0 rport 0\r\n\
+             a=candidate:2 1 tcp 1 192.0.2.2 9 typ host tcptype active\r\n\
+             a=candidate:3 1 udp 1 192.0.2.1 3478 typ relay\r\n\
+             a=candidate:4 1 udp 1 [::1] 5 typ host\r\n\
+             a=candidate:5 1 udp\r\n\
+             a=candidate:6 1 udp 1 ::1 5 typ host\r\n"
+        );
+        let want: Vec<std::net::SocketAddr> = ["127.0.0.2:51472", "192.0.2.1:3478", "[::1]:5"]
+            .iter()
+            .map(|a| a.parse().expect("addr"))
+            .collect();
+        assert_eq!(candidate_addresses(&sdp), want);
     }
 
     #[test]

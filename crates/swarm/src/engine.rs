@@ -240,7 +240,15 @@ struct Peer {
     /// had nothing more we want): until that changes, or the peer announces a pickable piece
     /// or unchokes us, picking again for it would find nothing.
     exhausted: Option<u64>,
+    /// Pieces this peer rejected requests for while unchoking us (an origin that offloads, a
+    /// super-seed): not asked of it again until [`DECLINE_MEMORY`] after the first, so that a
+    /// peer that declines does not get the same requests back at once, forever.
+    declined: Option<(Bitfield, Instant)>,
 }
+
+/// How long pieces a peer declined are not asked of it again (then it gets another chance:
+/// the peers that had them may have gone).
+const DECLINE_MEMORY: Duration = Duration::from_secs(30);
 
 /// A piece that failed its check with blocks from several peers (libtorrent's "smart ban").
 /// The engine asks for a digest of each block as it was received; the piece is downloaded
@@ -483,6 +491,7 @@ impl Swarm {
                 pex_due: None,
                 pex_told: None,
                 exhausted: None,
+                declined: None,
             },
         );
         if let Some(k) = self.known.get_mut(&addr) {
@@ -1062,6 +1071,14 @@ impl Swarm {
                 }
                 WireEvent::Rejected(block) => {
                     let _ = self.picker.request_dropped(key, block);
+                    if !p.session.peer_choking() {
+                        let pieces = self.picker.num_pieces();
+                        let (declined, _) = p
+                            .declined
+                            .get_or_insert_with(|| (Bitfield::new(pieces), now));
+                        declined.insert(block.piece);
+                        p.exhausted = None;
+                    }
                 }
                 WireEvent::Interested => {
                     self.choker.handle_interested(now, choker_key(key), true);
@@ -1070,11 +1087,17 @@ impl Swarm {
                     self.choker.handle_interested(now, choker_key(key), false);
                 }
                 WireEvent::Request(block) => {
+                    // Web seeds count in the picker as peers with every piece; the offload
+                    // counts the connected peers that could serve the requester instead (a
+                    // peer CDN origin's own URL is its torrents' web seed).
+                    let web_seeds = u32::try_from(self.web_seeds.len()).unwrap_or(u32::MAX);
                     let offload = self.finished
-                        && self
-                            .config
-                            .origin_max_copies
-                            .is_some_and(|max| self.picker.availability(block.piece) >= max);
+                        && self.config.origin_max_copies.is_some_and(|max| {
+                            self.picker
+                                .availability(block.piece)
+                                .saturating_sub(web_seeds)
+                                >= max
+                        });
                     let withheld = self
                         .super_seed
                         .as_ref()
@@ -1243,6 +1266,19 @@ impl Swarm {
         let Some(bits) = p.session.peer_pieces() else {
             return;
         };
+        // What the peer has, less what it declined.
+        let masked;
+        let bits = match &p.declined {
+            Some((declined, _)) => {
+                let mut b = bits.clone();
+                for piece in declined.iter() {
+                    b.remove(piece);
+                }
+                masked = b;
+                &masked
+            }
+            None => bits,
+        };
         let generation = self.picker.generation();
         if p.exhausted == Some(generation) {
             #[cfg(any(test, fuzzing))]
@@ -1400,6 +1436,13 @@ impl Swarm {
             p.last_received = received;
             p.upload_rate = ((sent - p.last_sent) as f64 / secs) as u64;
             p.last_sent = sent;
+            if p.declined
+                .as_ref()
+                .is_some_and(|&(_, since)| now >= since + DECLINE_MEMORY)
+            {
+                p.declined = None;
+                p.exhausted = None;
+            }
             self.dirty.insert(key);
         }
         self.next_tick = now + self.config.tick;

@@ -1,15 +1,25 @@
 // The page of `peercdn serve`. At `/` it lists the files of index.json; at `/p/<path>` it
-// downloads that file with WebTorrent: from other peers (browsers, over WebRTC, found through
-// the server's WebSocket tracker) and from the server's web seed, and shows how many bytes
-// came from each. The origin counts as the web seed plus any connection to the origin's own
-// peer id.
+// downloads that file with WebTorrent over WebRTC from the swarm (other browsers, and the
+// origin's own peer, found through the server's WebSocket tracker) and shows how many bytes
+// came from peers and how many from the origin. The origin counts as the web seed plus any
+// connection to the origin's own peer id.
+//
+// The web seed is the fallback: it is added only when no peer has sent anything for
+// FALLBACK_MS (or at once where the browser has no WebRTC), so that the origin's HTTP upload
+// goes to visitors who cannot get the file from peers. The origin's peer declines pieces that
+// a connected peer has, so a visitor who arrives while others share the file gets it from them.
 //
 // For scripts (the browser tests), the state is `window.peercdn`, and every change of it is
 // also one console line: `peercdn {"event": "...", ...window.peercdn}`, with the events
-// `started`, `progress` (at most every 250 ms), `tracker` (a tracker answered an announce:
-// `trackerAnnounces` counts them), `warning` (with `message`), `done` (with `sha1`, the SHA-1
+// `started`, `progress` (at most every 250 ms; `firstByte` is the seconds from the start to
+// the first payload byte), `tracker` (a tracker answered an announce:
+// `trackerAnnounces` counts them), `wire` (a connection, with `wireType`, `peerId` and `at`
+// seconds since the start), `fallback` (the web seed was added: `webSeed`), `warning` (with `message`), `done` (with `sha1`, the SHA-1
 // of the downloaded bytes, where the page is a secure context) and `error` (with `error`).
 import WebTorrent from './webtorrent.min.js'
+
+// How long without a byte from any peer before the web seed is used.
+const FALLBACK_MS = 2000
 
 const base = new URL(document.baseURI)
 const main = document.getElementById('main')
@@ -26,6 +36,8 @@ const status = {
   peers: 0,
   seconds: 0,
   trackerAnnounces: 0,
+  webSeed: false,
+  firstByte: null,
   sha1: null,
   error: null
 }
@@ -121,7 +133,11 @@ async function download (index, path) {
   // server's --url, which may be another name for it).
   const ws = new URL('ws', base)
   ws.protocol = base.protocol === 'https:' ? 'wss:' : 'ws:'
-  const client = new WebTorrent()
+  // Web seeds are added by hand, as the fallback (below).
+  const client = new WebTorrent({
+    webSeeds: false,
+    tracker: { rtcConfig: index.rtc_config || { iceServers: [] } }
+  })
   client.on('error', fail)
   const started = performance.now()
   let lastReport = 0
@@ -137,10 +153,22 @@ async function download (index, path) {
       if (status.state === 'downloading') emit('progress')
     }
   }
-  const torrent = client.add(torrentFile, {
-    announce: [ws.href],
-    urlList: [here('f/' + encodePath(path))]
+  const torrent = client.add(torrentFile, { announce: [ws.href] })
+  const webSeed = here('f/' + encodePath(path))
+  let lastPeerByte = performance.now()
+  const fallback = () => {
+    if (status.webSeed || status.state !== 'downloading' || !torrent.ready) return
+    status.webSeed = true
+    torrent.addWebSeed(webSeed)
+    emit('fallback')
+  }
+  torrent.on('ready', () => {
+    if (!WebTorrent.WEBRTC_SUPPORT) fallback()
   })
+  const watchdog = setInterval(() => {
+    if (status.state !== 'downloading') return clearInterval(watchdog)
+    if (performance.now() - lastPeerByte >= FALLBACK_MS) fallback()
+  }, 250)
   status.state = 'downloading'
   emit('started')
   torrent.on('error', fail)
@@ -150,9 +178,12 @@ async function download (index, path) {
     emit('tracker')
   })
   torrent.on('wire', wire => {
+    emit('wire', { wireType: wire.type, peerId: wire.peerId || null, at: (performance.now() - started) / 1000 })
     wire.on('download', n => {
       // A web seed's wire has the type 'webSeed'; a peer's wire knows its peer id (hex) from
       // the handshake.
+      if (status.firstByte === null) status.firstByte = (performance.now() - started) / 1000
+      if (wire.type !== 'webSeed') lastPeerByte = performance.now()
       if (wire.type === 'webSeed' || wire.peerId === index.origin_peer_id) {
         status.fromOrigin += n
       } else {

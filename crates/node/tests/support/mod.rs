@@ -154,6 +154,14 @@ impl Proc {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Once it has exited: moves the rest of its output to `seen`.
+    pub(crate) fn drain(&mut self) {
+        while let Ok((is_err, line)) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.seen
+                .push(format!("{}{line}", if is_err { "! " } else { "" }));
+        }
+    }
 }
 
 impl Drop for Proc {
@@ -519,6 +527,7 @@ pub(crate) fn completes(download: &mut Proc) -> serde_json::Value {
 // Real BitTorrent clients driven through their own control interfaces (Transmission's RPC,
 // qBittorrent's Web API, aria2's command line), each with its own configuration, on loopback.
 pub(crate) mod aria2;
+pub(crate) mod coturn;
 pub(crate) mod http;
 pub(crate) mod qbittorrent;
 pub(crate) mod transmission;

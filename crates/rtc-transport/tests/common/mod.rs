@@ -9,6 +9,7 @@
     reason = "each test binary uses part of the drivers"
 )]
 
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -63,6 +64,8 @@ pub struct Outcome {
     pub transfer: Option<Duration>,
     pub closed: Option<CloseReason>,
     pub dropped_datagrams: u64,
+    /// Every address a datagram was sent to.
+    pub destinations: BTreeSet<SocketAddr>,
 }
 
 /// One side of a UDP run.
@@ -76,6 +79,41 @@ pub struct Side {
     pub expect: Vec<u8>,
     /// Close the connection once both sides are done (else wait for the remote to close it).
     pub close_when_done: bool,
+}
+
+/// Which side closes the connection once both are done.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Closer {
+    A,
+    B,
+}
+
+/// Runs two peers on their sockets, one thread each, until both have read what the other
+/// wrote (`a_data` from A to B, `b_data` from B to A) and the `closer` closed, or `timeout`.
+pub fn exchange(
+    (a, sa, a_data): (Peer, UdpSocket, &[u8]),
+    (b, sb, b_data): (Peer, UdpSocket, &[u8]),
+    closer: Closer,
+    timeout: Duration,
+) -> (Outcome, Outcome) {
+    let done = AtomicUsize::new(0);
+    let deadline = wall() + timeout;
+    let side = |peer, socket, send: &[u8], expect: &[u8], closes| Side {
+        peer,
+        socket,
+        send: send.to_vec(),
+        expect: expect.to_vec(),
+        close_when_done: closes,
+    };
+    let a_side = side(a, sa, a_data, b_data, closer == Closer::A);
+    let b_side = side(b, sb, b_data, a_data, closer == Closer::B);
+    let (ra, rb) = std::thread::scope(|s| {
+        let done = &done;
+        let tb = s.spawn(move || run(b_side, done, 2, deadline));
+        let ra = run(a_side, done, 2, deadline);
+        (ra, tb.join().expect("b's thread"))
+    });
+    (ra.expect("a"), rb.expect("b"))
 }
 
 /// Drives one side until both are done (`done` counts the sides that are) and then until the
@@ -98,6 +136,7 @@ pub fn run(
     let mut finished_at = None;
     let mut counted = false;
     let mut closed = None;
+    let mut destinations = BTreeSet::new();
     loop {
         let now = wall();
         if now > deadline {
@@ -123,6 +162,7 @@ pub fn run(
         }
         // Output.
         while let Some(t) = side.peer.poll_transmit() {
+            destinations.insert(t.destination);
             side.socket
                 .send_to(&t.contents, t.destination)
                 .map_err(|e| format!("send_to {}: {e}", t.destination))?;
@@ -169,6 +209,7 @@ pub fn run(
                     transfer: open_at.zip(finished_at).map(|(o, f)| f - o),
                     closed,
                     dropped_datagrams: side.peer.dropped_datagrams(),
+                    destinations,
                 });
             }
         }

@@ -398,11 +398,38 @@ fn a_super_seeding_seed_sends_each_piece_about_once() {
     for n in &net.nodes {
         assert_eq!(n.storage, content(len));
     }
-    let sent = net.nodes[0].swarm.transferred().1;
+    let sent = net.nodes[0].swarm.transferred().0;
     assert!(
         sent < len as u64 + len as u64 / 4,
         "the seed sent {sent} bytes of a {len}-byte file"
     );
+}
+
+#[test]
+fn an_origin_declines_what_a_connected_peer_has_and_its_own_web_seed_does_not_count() {
+    let len = 16 * PIECE as usize;
+    let mut net = Net::new(len, 1, 2);
+    let mut config = Config::new(InfoHash([9; 20]), PeerId([b'o'; 20]), net.geometry).with_seed(3);
+    config.origin_max_copies = Some(1);
+    net.nodes[0].swarm = Swarm::new(config, Bitfield::full(net.geometry.num_pieces), net.now);
+    // As with `peercdn serve`: the origin's torrent names the origin itself as web seed.
+    let now = net.now;
+    net.nodes[0].swarm.add_web_seed(now);
+    let (origin_addr, first) = (net.nodes[0].addr, net.nodes[1].addr);
+    // Alone with the origin, the first leecher gets everything from it.
+    net.nodes[1].swarm.handle_peers(now, [origin_addr]);
+    net.run(Duration::from_secs(600), |n| n.nodes[1].swarm.is_finished());
+    assert!(net.nodes[1].swarm.is_finished());
+    let sent_to_first = net.nodes[0].swarm.transferred().0;
+    assert_eq!(sent_to_first, len as u64);
+    // The second finds both: the origin declines every piece the first has.
+    let now = net.now;
+    net.nodes[2].swarm.handle_peers(now, [origin_addr, first]);
+    net.run(Duration::from_secs(600), |n| n.nodes[2].swarm.is_finished());
+    assert!(net.nodes[2].swarm.is_finished());
+    assert_eq!(net.nodes[2].storage, content(len));
+    let sent_to_second = net.nodes[0].swarm.transferred().0 - sent_to_first;
+    assert_eq!(sent_to_second, 0, "the first leecher had every piece");
 }
 
 #[test]

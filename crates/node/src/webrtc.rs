@@ -1,0 +1,590 @@
+//! WebRTC peers of a torrent: WebTorrent's BitTorrent over data channels, signaled through
+//! WebSocket trackers ([`crate::signaling`]), carried by [`rtc_transport::Peer`].
+//!
+//! ```text
+//!   WsTracker ──Signal──▶ RtcSwarm (one per torrent and tracker) ──offers/answers──▶ WsTracker
+//!                              │ spawns
+//!                              ▼
+//!   UDP socket ◀──datagrams──▶ driver task (one per connection, owns the rtc Peer)
+//!                              │ channel open: one end of a pipe
+//!                              ▼
+//!                         torrent::Command::Attach ──▶ the torrent's engine, beside TCP peers
+//! ```
+//!
+//! Each connection has a UDP socket of its own, bound to [`RtcOptions::host`] on a port the
+//! system picks; its address is the one host candidate of the SDP (non-trickle: the offer and
+//! the answer carry every candidate). The driver moves datagrams and timers between the socket
+//! and the sans-IO peer, and bytes between the data channel and the pipe the engine reads and
+//! writes like a TCP stream, with backpressure both ways: it reads from the pipe only while the
+//! channel takes more ([`rtc_transport::Config::max_buffered`]), and reads from the channel only
+//! after the pipe took what it had.
+//!
+//! **Glare.** Two peers that offer to each other at once each get the other's offer and an
+//! answer to their own. Both keep the connection whose offerer has the lower peer id, so both
+//! keep the same one.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use rtc_transport::{
+    Config as RtcConfig, Event as RtcEvent, GatherConfig, Gathered, Gatherer, IcePolicy, IceServer,
+    Peer, ResolvedServer,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tracker::PeerId;
+use tracker::ws::{OfferId, Stats};
+
+use crate::clock;
+use crate::signaling::{Signal, WsTracker};
+use crate::torrent::{Command, Status};
+
+/// Bytes the pipe between a driver and the engine holds each way.
+const PIPE: usize = 256 << 10;
+/// The largest UDP datagram read.
+const DATAGRAM: usize = 65536;
+
+/// Settings of a node's WebRTC peers.
+#[derive(Clone, Debug)]
+pub struct RtcOptions {
+    /// The address of our host candidate (each connection binds a UDP socket on it).
+    pub host: IpAddr,
+    /// Most WebRTC connections per torrent, connecting ones included.
+    pub max_peers: usize,
+    /// How long a connection may take from the offer (or the answer) to an open channel.
+    pub connect_timeout: Duration,
+    /// The data channel's settings.
+    pub channel: RtcConfig,
+    /// STUN and TURN servers (UDP): each connection's socket gathers a server-reflexive
+    /// candidate from each STUN server and a relayed one from each TURN server before its
+    /// offer or answer is made (non-trickle: the SDP carries them all).
+    pub ice_servers: Vec<IceServer>,
+    /// Which candidates to use: all, or relayed ones only (a TURN server must answer).
+    pub policy: IcePolicy,
+    /// How long gathering may take; servers that have not answered by then are left out.
+    pub gather_timeout: Duration,
+}
+
+impl RtcOptions {
+    /// Host candidates on `host`, 30 peers per torrent, 25 s to connect (WebTorrent's), the
+    /// transport's default channel.
+    pub fn new(host: IpAddr) -> Self {
+        Self {
+            host,
+            max_peers: 30,
+            connect_timeout: Duration::from_secs(25),
+            channel: RtcConfig::default(),
+            ice_servers: Vec::new(),
+            policy: IcePolicy::All,
+            gather_timeout: GatherConfig::default().timeout,
+        }
+    }
+}
+
+/// The address this machine uses to reach the rest of the network (what a host candidate
+/// should name), found without sending anything: the source address the system picks for a
+/// UDP socket "connected" to a documentation address. 127.0.0.1 when there is no route.
+pub fn default_host() -> IpAddr {
+    let probe = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|s| s.connect((Ipv4Addr::new(192, 0, 2, 1), 9)).map(|()| s))
+        .and_then(|s| s.local_addr());
+    match probe {
+        Ok(addr) if !addr.ip().is_unspecified() => addr.ip(),
+        _ => IpAddr::V4(Ipv4Addr::LOCALHOST),
+    }
+}
+
+/// One torrent's WebRTC peers through one WebSocket tracker; ends (announcing `stopped`) when
+/// [`RtcSwarm::stop`] is called or the torrent stops.
+#[derive(Debug)]
+pub struct RtcSwarm {
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RtcSwarm {
+    /// Starts announcing `info_hash` to `tracker` and connecting the peers it brings to the
+    /// torrent behind `commands`. `peer_id` is ours (the tracker's and the handshakes').
+    pub fn spawn(
+        tracker: WsTracker,
+        info_hash: [u8; 20],
+        peer_id: [u8; 20],
+        commands: mpsc::Sender<Command>,
+        status: watch::Receiver<Status>,
+        options: RtcOptions,
+    ) -> Self {
+        let (stop, stop_rx) = oneshot::channel();
+        let signals = tracker.join(info_hash);
+        let manager = Manager {
+            tracker,
+            info_hash,
+            peer_id: PeerId(peer_id),
+            commands,
+            options,
+            servers: Vec::new(),
+            pending: HashMap::new(),
+            peers: HashMap::new(),
+            drivers: JoinSet::new(),
+        };
+        let task = tokio::spawn(manager.run(signals, status, stop_rx));
+        Self {
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    /// Says `stopped` to the tracker, closes the connections and waits for the task.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for RtcSwarm {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An offer of ours waiting for its answer.
+struct PendingOffer {
+    peer: Peer,
+    socket: UdpSocket,
+    started: Instant,
+}
+
+/// The addresses of the ICE servers' hosts (DNS on a blocking thread); servers that do not
+/// resolve are left out.
+async fn resolve(servers: Vec<IceServer>) -> Vec<ResolvedServer> {
+    if servers.is_empty() {
+        return Vec::new();
+    }
+    let lookup = move || {
+        let mut out = Vec::new();
+        for server in &servers {
+            let resolved = server.resolve(|host, port| {
+                use std::net::ToSocketAddrs;
+                (host, port)
+                    .to_socket_addrs()
+                    .map(Iterator::collect)
+                    .unwrap_or_default()
+            });
+            out.extend(resolved.unwrap_or_default());
+        }
+        out
+    };
+    tokio::task::spawn_blocking(lookup)
+        .await
+        .unwrap_or_default()
+}
+
+/// A UDP socket for one connection, its address (the host candidate), and the candidates
+/// gathered on it from the ICE servers.
+async fn bind(
+    options: &RtcOptions,
+    servers: &[ResolvedServer],
+) -> Option<(UdpSocket, SocketAddr, Gathered)> {
+    let socket = UdpSocket::bind(SocketAddr::new(options.host, 0))
+        .await
+        .ok()?;
+    let local = socket.local_addr().ok()?;
+    if servers.is_empty() {
+        return Some((socket, local, Gathered::hosts(&[local])));
+    }
+    let config = GatherConfig {
+        timeout: options.gather_timeout,
+    };
+    let mut gatherer = Gatherer::new(&config, &[local], servers, clock()).ok()?;
+    let mut buf = vec![0u8; 2048];
+    loop {
+        while let Some(t) = gatherer.poll_transmit() {
+            let _ = socket.send_to(&t.contents, t.destination).await;
+        }
+        let Some(wake) = gatherer.poll_timeout() else {
+            break;
+        };
+        tokio::select! {
+            received = socket.recv_from(&mut buf) => {
+                if let Ok((n, from)) = received {
+                    // Nothing else is expected yet: nobody knows this socket's address.
+                    gatherer.handle_receive(clock(), from, local, &buf[..n]);
+                }
+            }
+            () = tokio::time::sleep_until(wake.into()) => gatherer.handle_timeout(clock()),
+        }
+    }
+    Some((socket, local, gatherer.finish()))
+}
+
+/// An offer on a socket of its own.
+async fn make_offer(
+    options: RtcOptions,
+    servers: Vec<ResolvedServer>,
+    now: Instant,
+) -> Option<(PendingOffer, String)> {
+    let (socket, _, gathered) = bind(&options, &servers).await?;
+    let (peer, sdp) =
+        Peer::offer_gathered(options.channel.clone(), gathered, options.policy, clock()).ok()?;
+    Some((
+        PendingOffer {
+            peer,
+            socket,
+            started: now,
+        },
+        sdp,
+    ))
+}
+
+/// Which side of a connection we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Offerer,
+    Answerer,
+}
+
+/// A connection to a peer (connecting or open).
+struct Conn {
+    side: Side,
+    abort: tokio::task::AbortHandle,
+}
+
+struct Manager {
+    tracker: WsTracker,
+    info_hash: [u8; 20],
+    peer_id: PeerId,
+    commands: mpsc::Sender<Command>,
+    options: RtcOptions,
+    /// The ICE servers' addresses, resolved when the manager starts.
+    servers: Vec<ResolvedServer>,
+    pending: HashMap<OfferId, PendingOffer>,
+    /// Connections by the remote's peer id.
+    peers: HashMap<PeerId, Conn>,
+    /// Driver tasks, one per connection in `peers`.
+    drivers: JoinSet<()>,
+}
+
+fn stats(status: &Status) -> Stats {
+    Stats {
+        uploaded: status.uploaded,
+        downloaded: status.downloaded,
+        left: Some(status.left),
+    }
+}
+
+impl Manager {
+    async fn run(
+        mut self,
+        mut signals: mpsc::UnboundedReceiver<Signal>,
+        mut status: watch::Receiver<Status>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let mut finished = status.borrow().finished;
+        self.servers = resolve(self.options.ice_servers.clone()).await;
+        loop {
+            tokio::select! {
+                signal = signals.recv() => match signal {
+                    Some(signal) => {
+                        let current = stats(&status.borrow());
+                        self.on_signal(signal, current).await;
+                    }
+                    None => break,
+                },
+                changed = status.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let (now_finished, stopped, current) = {
+                        let s = status.borrow_and_update();
+                        (s.finished, s.stopped, stats(&s))
+                    };
+                    if stopped {
+                        break;
+                    }
+                    if now_finished && !finished {
+                        self.tracker.completed(self.info_hash, current);
+                    }
+                    finished = now_finished;
+                }
+                Some(ended) = self.drivers.join_next_with_id(), if !self.drivers.is_empty() => {
+                    // Ended, failed or aborted alike: the connection is gone.
+                    let task = match ended {
+                        Ok((task, ())) => task,
+                        Err(e) => e.id(),
+                    };
+                    let gone = self.peers.iter().find(|(_, c)| c.abort.id() == task);
+                    if let Some((&peer_id, _)) = gone {
+                        self.peers.remove(&peer_id);
+                    }
+                }
+                _ = &mut stop => break,
+            }
+        }
+        let current = stats(&status.borrow());
+        self.tracker.leave(self.info_hash, current);
+        self.drivers.shutdown().await;
+    }
+
+    fn room(&self) -> usize {
+        self.options
+            .max_peers
+            .saturating_sub(self.peers.len() + self.pending.len())
+    }
+
+    async fn on_signal(&mut self, signal: Signal, current: Stats) {
+        let now = clock();
+        match signal {
+            Signal::NeedOffers { count } => {
+                self.expire_pending(now);
+                // Gathered at once: a server that does not answer delays them all only once.
+                let making = (0..count.min(self.room()))
+                    .map(|_| make_offer(self.options.clone(), self.servers.clone(), now));
+                let (offers, sdps): (Vec<_>, Vec<_>) = futures_util::future::join_all(making)
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .unzip();
+                // Announce even without offers: the tracker must know us to pass us theirs.
+                let ids = self.tracker.announce(self.info_hash, current, sdps).await;
+                for (id, offer) in ids.into_iter().zip(offers) {
+                    self.pending.insert(id, offer);
+                }
+            }
+            Signal::Offer {
+                peer_id,
+                offer_id,
+                sdp,
+            } => self.on_offer(now, peer_id, offer_id, &sdp).await,
+            Signal::Answer {
+                peer_id,
+                offer_id,
+                sdp,
+            } => self.on_answer(now, peer_id, offer_id, &sdp),
+            Signal::OfferExpired(id) => {
+                self.pending.remove(&id);
+            }
+            Signal::Announced { .. } | Signal::Failure(_) => {}
+        }
+    }
+
+    /// Offers older than the connect timeout will never be answered usefully.
+    fn expire_pending(&mut self, now: Instant) {
+        let timeout = self.options.connect_timeout * 2;
+        self.pending
+            .retain(|_, p| now.saturating_duration_since(p.started) < timeout);
+    }
+
+    async fn on_offer(&mut self, now: Instant, from: PeerId, offer_id: OfferId, sdp: &str) {
+        if from == self.peer_id {
+            return;
+        }
+        if let Some(existing) = self.peers.get(&from) {
+            // Glare: keep the connection whose offerer has the lower peer id.
+            let ours_wins = existing.side == Side::Answerer || self.peer_id.0 < from.0;
+            if ours_wins {
+                return;
+            }
+            if let Some(c) = self.peers.remove(&from) {
+                c.abort.abort();
+            }
+        }
+        if self.room() == 0 {
+            return;
+        }
+        let Some((socket, local, gathered)) = bind(&self.options, &self.servers).await else {
+            return;
+        };
+        let channel = self.options.channel.clone();
+        let Ok((peer, answer)) =
+            Peer::answer_gathered(channel, gathered, self.options.policy, sdp, clock())
+        else {
+            return;
+        };
+        self.tracker.answer(self.info_hash, from, offer_id, answer);
+        self.start(from, Side::Answerer, peer, socket, local, now);
+    }
+
+    fn on_answer(&mut self, now: Instant, from: PeerId, offer_id: OfferId, sdp: &str) {
+        let Some(mut offer) = self.pending.remove(&offer_id) else {
+            return;
+        };
+        if from == self.peer_id {
+            return;
+        }
+        if let Some(existing) = self.peers.get(&from) {
+            // Glare: our offer's connection wins only if we are the lower id and the one we
+            // have is theirs.
+            let ours_wins = existing.side == Side::Answerer && self.peer_id.0 < from.0;
+            if !ours_wins {
+                return;
+            }
+            if let Some(c) = self.peers.remove(&from) {
+                c.abort.abort();
+            }
+        }
+        if offer.peer.accept_answer(now, sdp).is_err() {
+            return;
+        }
+        let Ok(local) = offer.socket.local_addr() else {
+            return;
+        };
+        self.start(from, Side::Offerer, offer.peer, offer.socket, local, now);
+    }
+
+    fn start(
+        &mut self,
+        remote: PeerId,
+        side: Side,
+        peer: Peer,
+        socket: UdpSocket,
+        local: SocketAddr,
+        now: Instant,
+    ) {
+        let driver = Driver {
+            peer,
+            socket,
+            local,
+            commands: self.commands.clone(),
+            deadline: now + self.options.connect_timeout,
+        };
+        let abort = self.drivers.spawn(driver.run());
+        self.peers.insert(remote, Conn { side, abort });
+    }
+}
+
+/// One connection's task: the UDP socket, the clock and the pipe to the engine around a
+/// sans-IO [`Peer`].
+struct Driver {
+    peer: Peer,
+    socket: UdpSocket,
+    local: SocketAddr,
+    commands: mpsc::Sender<Command>,
+    /// The channel must be open by then.
+    deadline: Instant,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let mut datagram = vec![0u8; DATAGRAM];
+        // The engine's end of the pipe goes to it once the channel opens.
+        let (ours, theirs) = tokio::io::duplex(PIPE);
+        let mut theirs = Some(theirs);
+        let (mut from_engine, mut to_engine) = tokio::io::split(ours);
+        // Bytes read from the channel, not yet taken by the pipe.
+        let mut inbound = BytesMut::new();
+        // Bytes read from the pipe, not yet taken by the channel.
+        let mut outbound = BytesMut::new();
+        let mut engine_buf = vec![0u8; 64 << 10];
+        let mut remote: Option<SocketAddr> = None;
+        let mut open = false;
+        let mut engine_closed = false;
+        loop {
+            // Output of the last input.
+            while let Some(t) = self.peer.poll_transmit() {
+                // A failed send is a lost datagram: the stack retransmits.
+                let _ = self.socket.send_to(&t.contents, t.destination).await;
+            }
+            while let Some(event) = self.peer.poll_event() {
+                match event {
+                    RtcEvent::ChannelOpen { .. } => {
+                        open = true;
+                        let Some(stream) = theirs.take() else {
+                            continue;
+                        };
+                        let addr = remote.unwrap_or(self.local);
+                        let attach = Command::Attach {
+                            stream: Box::new(stream),
+                            addr,
+                        };
+                        if self.commands.send(attach).await.is_err() {
+                            return;
+                        }
+                    }
+                    RtcEvent::Closed(_) => {
+                        // Hand over what arrived before the close, then end the stream.
+                        let _ = to_engine.write_all(&inbound).await;
+                        self.peer.read_into(&mut inbound);
+                        let _ = to_engine.write_all(&inbound).await;
+                        let _ = to_engine.shutdown().await;
+                        self.flush_goodbye().await;
+                        return;
+                    }
+                    _ => {}
+                }
+            }
+            if !open && clock() >= self.deadline {
+                self.peer.close();
+                self.flush_goodbye().await;
+                return;
+            }
+            if open && inbound.is_empty() {
+                self.peer.read_into(&mut inbound);
+            }
+            if open && !outbound.is_empty() {
+                let n = self.peer.write(clock(), &outbound).unwrap_or(0);
+                let _ = outbound.split_to(n);
+                if n > 0 {
+                    continue;
+                }
+            }
+            if engine_closed && outbound.is_empty() {
+                // The engine dropped the connection and everything it wrote is queued.
+                self.peer.close();
+                self.flush_goodbye().await;
+                return;
+            }
+            let wake = match (self.peer.poll_timeout(), open) {
+                (Some(at), false) => Some(at.min(self.deadline)),
+                (None, false) => Some(self.deadline),
+                (at, true) => at,
+            };
+            let timer = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let want_engine = open && outbound.is_empty() && !engine_closed;
+            tokio::select! {
+                received = self.socket.recv_from(&mut datagram) => {
+                    if let Ok((n, from)) = received {
+                        let now = clock();
+                        self.peer.handle_receive(now, from, self.local, &datagram[..n]);
+                        // Take whatever else is waiting before the stack's output.
+                        while let Ok((n, from)) = self.socket.try_recv_from(&mut datagram) {
+                            self.peer.handle_receive(now, from, self.local, &datagram[..n]);
+                        }
+                        if !open {
+                            // Where the remote's datagrams come from: its address for the
+                            // engine (bans, duplicates).
+                            remote = Some(from);
+                        }
+                    }
+                }
+                () = timer => self.peer.handle_timeout(clock()),
+                written = to_engine.write(&inbound), if !inbound.is_empty() => match written {
+                    Ok(n) => {
+                        let _ = inbound.split_to(n);
+                    }
+                    Err(_) => engine_closed = true,
+                },
+                read = from_engine.read(&mut engine_buf), if want_engine => match read {
+                    Ok(0) | Err(_) => engine_closed = true,
+                    Ok(n) => outbound.extend_from_slice(&engine_buf[..n]),
+                },
+            }
+        }
+    }
+
+    /// Sends what the stack queued on closing (its goodbye).
+    async fn flush_goodbye(&mut self) {
+        while let Some(t) = self.peer.poll_transmit() {
+            let _ = self.socket.send_to(&t.contents, t.destination).await;
+        }
+    }
+}
