@@ -480,7 +480,6 @@ impl Driver {
         // Bytes read from the pipe, not yet taken by the channel.
         let mut outbound = BytesMut::new();
         let mut engine_buf = vec![0u8; 64 << 10];
-        let mut remote: Option<SocketAddr> = None;
         let mut open = false;
         let mut engine_closed = false;
         loop {
@@ -496,7 +495,10 @@ impl Driver {
                         let Some(stream) = theirs.take() else {
                             continue;
                         };
-                        let addr = remote.unwrap_or(self.local);
+                        // The remote's address for the engine (bans, duplicates), as the ICE
+                        // agent sees it: through a relay its address there, not the relay's,
+                        // which all relayed peers share.
+                        let addr = self.peer.remote_addr().unwrap_or(self.local);
                         let attach = Command::Attach {
                             stream: Box::new(stream),
                             addr,
@@ -558,11 +560,6 @@ impl Driver {
                         // Take whatever else is waiting before the stack's output.
                         while let Ok((n, from)) = self.socket.try_recv_from(&mut datagram) {
                             self.peer.handle_receive(now, from, self.local, &datagram[..n]);
-                        }
-                        if !open {
-                            // Where the remote's datagrams come from: its address for the
-                            // engine (bans, duplicates).
-                            remote = Some(from);
                         }
                     }
                 }

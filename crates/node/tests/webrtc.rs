@@ -138,7 +138,9 @@ fn a_download_takes_from_a_tcp_seed_and_a_webrtc_seed_at_once() {
 }
 
 /// Peers that may use relayed candidates only (`--relay-only`): every byte goes through a real
-/// TURN server (coturn on 127.0.0.1), which reports the relayed bytes in its log.
+/// TURN server (coturn on 127.0.0.1), which reports the relayed bytes in its log. Two
+/// downloaders at once: the seed tells its relayed peers apart although every datagram of
+/// theirs comes from the same server address.
 #[test]
 fn peercdn_peers_connect_through_a_turn_server_with_relay_candidates_only() {
     if !have_program("turnserver", "coturn") {
@@ -160,18 +162,38 @@ fn peercdn_peers_connect_through_a_turn_server_with_relay_candidates_only() {
         "p",
         "--relay-only",
     ];
-    let (_seed, _) = peercdn_seed(&torrent, &dir.path().join("seed"), "127.0.0.1:0", &relay);
-    let out = dir.path().join("out");
-    completes(&mut peercdn_download(&torrent, &out, "127.0.0.1:0", &relay));
+    // Slow enough that the seed's progress shows both at once.
+    let seed_options = [&relay[..], &["--upload-rate", "4M"]].concat();
+    let (mut seed, _) = peercdn_seed(
+        &torrent,
+        &dir.path().join("seed"),
+        "127.0.0.1:0",
+        &seed_options,
+    );
+    let outs = [dir.path().join("out-a"), dir.path().join("out-b")];
+    let mut downloads: Vec<Proc> = outs
+        .iter()
+        .map(|out| peercdn_download(&torrent, out, "127.0.0.1:0", &relay))
+        .collect();
+    for (download, out) in downloads.iter_mut().zip(&outs) {
+        completes(download);
+        assert!(
+            std::fs::read(out.join("clip.bin")).expect("downloaded") == content(SIZE, 7),
+            "the download is byte-exact"
+        );
+    }
+    seed.kill();
+    seed.drain();
     assert!(
-        std::fs::read(out.join("clip.bin")).expect("downloaded") == content(SIZE, 7),
-        "the download is byte-exact"
+        printed_progress(&seed, |v| v["webrtc_peers"] == 2),
+        "the seed served both at once:\n{}",
+        seed.seen.join("\n")
     );
     turn.proc.kill();
     turn.proc.drain();
     // coturn's `usage` lines count what each allocation's client sent it (`rb`): the seed's
-    // blocks, relayed to the downloader. Reports are periodic, so the last moments before the
-    // kill may be missing from them: most of the file, at least.
+    // blocks, relayed to the downloaders. Reports are periodic, so the last moments before the
+    // kill may be missing from them: most of one copy, at least.
     let relayed: u64 = turn
         .proc
         .seen

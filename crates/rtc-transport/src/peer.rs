@@ -149,6 +149,7 @@ pub struct Peer {
     events: VecDeque<Event>,
     timeout: Option<Instant>,
     dropped_datagrams: u64,
+    remote_addr: Option<SocketAddr>,
     ice_connected: bool,
     early_dtls: Vec<(SocketAddr, SocketAddr, Bytes)>,
     replay_early_dtls: bool,
@@ -319,6 +320,13 @@ impl Peer {
         self.framer.readable()
     }
 
+    /// Where the remote's datagrams come from, as the ICE agent sees them (through a TURN
+    /// relay: the remote's address at the relay, not the server's): the last address the stack
+    /// took a datagram from before the channel opened, then fixed. `None` before any.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote_addr
+    }
+
     /// Datagrams the stack refused (not STUN, DTLS or SRTP it could use: stray or hostile).
     pub fn dropped_datagrams(&self) -> u64 {
         self.dropped_datagrams
@@ -383,8 +391,10 @@ impl Peer {
         let packet = udp_packet(now, from, to, datagram);
         // A datagram the stack cannot use is dropped, not fatal: anyone can send UDP to our
         // port. Fatal conditions (a DTLS alert, an SCTP ABORT) arrive as state changes.
-        if matches!(self.with_pc(|pc| pc.handle_read(packet)), Ok(Err(_))) {
-            self.dropped_datagrams += 1;
+        match self.with_pc(|pc| pc.handle_read(packet)) {
+            Ok(Err(_)) => self.dropped_datagrams += 1,
+            Ok(Ok(())) if self.state != State::Open => self.remote_addr = Some(from),
+            _ => {}
         }
     }
 
@@ -500,6 +510,7 @@ impl Peer {
             events: VecDeque::new(),
             timeout: None,
             dropped_datagrams: 0,
+            remote_addr: None,
             ice_connected: false,
             early_dtls: Vec::new(),
             replay_early_dtls: false,

@@ -13,6 +13,7 @@ const MIB: usize = 1024 * 1024;
 #[test]
 fn moves_mebibytes_both_ways_byte_exact_then_closes() {
     let ((a, sa), (b, sb)) = udp_pair(&Config::default(), 0);
+    let (a_addr, b_addr) = (sa.local_addr().ok(), sb.local_addr().ok());
     let a_data = pattern(1, 4 * MIB);
     let b_data = pattern(2, 3 * MIB + 12_345);
     let (ra, rb) = exchange(
@@ -26,6 +27,8 @@ fn moves_mebibytes_both_ways_byte_exact_then_closes() {
     assert_eq!(ra.closed, Some(CloseReason::Local));
     assert_eq!(rb.closed, Some(CloseReason::Remote));
     assert_eq!((ra.dropped_datagrams, rb.dropped_datagrams), (0, 0));
+    // Each knows where the other is.
+    assert_eq!((ra.remote_addr, rb.remote_addr), (b_addr, a_addr));
     assert!(ra.open_after.is_some() && rb.open_after.is_some());
 }
 

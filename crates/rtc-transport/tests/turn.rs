@@ -26,6 +26,15 @@ fn two_peers_move_mebibytes_through_turn_relays_only() {
     let a_gathered = gather(&sa, std::slice::from_ref(&server), Duration::from_secs(5));
     let b_gathered = gather(&sb, &[server], Duration::from_secs(5));
     let gathering = wall() - started;
+    let relayed: Vec<_> = [&a_gathered, &b_gathered]
+        .iter()
+        .flat_map(|g| {
+            g.candidates()
+                .iter()
+                .filter(|c| c.is_relay())
+                .map(|c| c.address)
+        })
+        .collect();
     for g in [&a_gathered, &b_gathered] {
         assert!(g.failures().is_empty(), "{g:?}");
         let relays: Vec<_> = g.candidates().iter().filter(|c| c.is_relay()).collect();
@@ -60,6 +69,10 @@ fn two_peers_move_mebibytes_through_turn_relays_only() {
     // Every datagram either peer sent went to the TURN server: the path is the relay.
     assert_eq!(ra.destinations, [turn.addr].into());
     assert_eq!(rb.destinations, [turn.addr].into());
+    // Yet each sees the other at its relayed address, not at the server's (which every
+    // relayed peer shares).
+    assert_eq!(ra.remote_addr, Some(relayed[1]));
+    assert_eq!(rb.remote_addr, Some(relayed[0]));
     assert_eq!(ra.closed, Some(CloseReason::Local));
     assert_eq!(rb.closed, Some(CloseReason::Remote));
     eprintln!(

@@ -66,6 +66,8 @@ pub struct Outcome {
     pub dropped_datagrams: u64,
     /// Every address a datagram was sent to.
     pub destinations: BTreeSet<SocketAddr>,
+    /// [`Peer::remote_addr`] at the end.
+    pub remote_addr: Option<SocketAddr>,
 }
 
 /// One side of a UDP run.
@@ -210,6 +212,7 @@ pub fn run(
                     closed,
                     dropped_datagrams: side.peer.dropped_datagrams(),
                     destinations,
+                    remote_addr: side.peer.remote_addr(),
                 });
             }
         }
