@@ -2,11 +2,12 @@
 // playwright-core) and reports what each page reports, for the browser tests
 // (crates/node/tests/serve_browser.rs):
 //
-//   node chromium_page.mjs [--timeout SECS] [--parallel] [--keep-open] URL...
+//   node chromium_page.mjs [--timeout SECS] [--parallel] [--keep-open] [--close-done] URL...
 //
 // - Each URL opens in a browser context of its own (its own storage: a separate WebTorrent
 //   peer). By default page N+1 opens once page N is done, so that earlier pages seed to later
-//   ones; --parallel opens them all at once.
+//   ones; --parallel opens them all at once; --close-done closes each page's context once it is
+//   done (a visitor who leaves), before the next opens.
 // - Chromium runs with the flags that make its WebRTC work on loopback inside a network
 //   namespace (../shared/INTEROP-NOTES.md, "Running WebRTC on loopback"): no mDNS hiding of
 //   host addresses, loopback allowed in peer connections, no name resolution but 127.0.0.1 and
@@ -41,7 +42,7 @@ function print (value) {
 }
 
 function usage (message) {
-  process.stderr.write(`chromium_page: ${message}\nusage: node chromium_page.mjs [--timeout SECS] [--parallel] [--keep-open] URL...\n`)
+  process.stderr.write(`chromium_page: ${message}\nusage: node chromium_page.mjs [--timeout SECS] [--parallel] [--keep-open] [--close-done] URL...\n`)
   process.exit(2)
 }
 
@@ -49,6 +50,7 @@ const urls = []
 let timeout = 120
 let parallel = false
 let keepOpen = false
+let closeDone = false
 const argv = process.argv.slice(2)
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i]
@@ -59,6 +61,8 @@ for (let i = 0; i < argv.length; i++) {
     parallel = true
   } else if (a === '--keep-open') {
     keepOpen = true
+  } else if (a === '--close-done') {
+    closeDone = true
   } else if (a.startsWith('--')) {
     usage(`unknown option ${a}`)
   } else {
@@ -86,7 +90,7 @@ browser = await chromium.launch({
 }).catch(e => fail(`cannot start Chromium: ${e.message}`))
 print({ event: 'browser', version: browser.version() })
 
-/** Opens page `n` at `url`; resolves when the page reports `done`. */
+/** Opens page `n` at `url`; resolves when the page reports `done` (and, with --close-done, is closed). */
 async function open (n, url) {
   const context = await browser.newContext()
   const page = await context.newPage()
@@ -112,7 +116,11 @@ async function open (n, url) {
   page.on('crash', () => fail(`page ${n} crashed`, n))
   await page.goto(url).catch(e => fail(`page ${n}: cannot open ${url}: ${e.message}`, n))
   print({ event: 'opened', page: n, url })
-  return finished
+  await finished
+  if (closeDone) {
+    await context.close()
+    print({ event: 'closed', page: n })
+  }
 }
 
 if (parallel) {

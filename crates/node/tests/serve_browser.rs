@@ -132,3 +132,27 @@ fn a_page_with_no_peer_to_send_falls_back_to_the_web_seed() {
     chromium.wait_event(Duration::from_secs(10), "finished");
     assert_eq!(chromium.wait_exit(Duration::from_secs(30)), Some(0));
 }
+
+/// A visitor who arrives just after another left (the tab closed, its connection to the origin
+/// perhaps not yet noticed as gone): the origin does not wait on the copy that left, and the
+/// page gets the file from the origin's peer over WebRTC, not from the web seed.
+#[test]
+fn a_page_after_a_visitor_left_gets_the_file_from_the_origin_over_webrtc() {
+    if !have_browser() {
+        return;
+    }
+    let dir = TempDir::new("serve-browser-left");
+    let www = dir.path().join("www");
+    let data = site(&www, 4 * 1024 * 1024 + 55);
+    let ns = Netns::new();
+    let (_serve, started) = ns.serve(&www, &[]);
+    let base = started["url"].as_str().expect("a URL");
+    let page = format!("{base}p/media/clip%20one.bin");
+    let mut chromium = ns.chromium(&["--timeout", "120", "--close-done"], &[page.clone(), page]);
+    done(&mut chromium, 0, &data);
+    let second = done(&mut chromium, 1, &data);
+    assert_eq!(second["fromOrigin"], data.len(), "{second}");
+    assert_eq!(second["webSeed"], false, "{second}");
+    chromium.wait_event(Duration::from_secs(10), "finished");
+    assert_eq!(chromium.wait_exit(Duration::from_secs(30)), Some(0));
+}

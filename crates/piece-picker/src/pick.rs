@@ -24,17 +24,22 @@ use crate::{PeerKey, PickOptions, UsageError};
 struct Peer<'a> {
     key: PeerKey,
     pieces: &'a Bitfield,
+    /// Registered as a seed: counted in `Picker::seeds`, not in the buckets, so bucket 0 is
+    /// worth searching.
     seed: bool,
+    /// A seed whose `pieces` are whole: every test of a piece passes without a look. A seed
+    /// may be picked from with fewer (the caller leaves out what it declined).
+    all: bool,
 }
 
 impl Peer<'_> {
     fn has(&self, p: u32) -> bool {
-        self.seed || self.pieces.has(PieceIndex(p))
+        self.all || self.pieces.has(PieceIndex(p))
     }
 
     /// Word `w` of the peer's pieces.
     fn word(&self, w: usize) -> u64 {
-        if self.seed {
+        if self.all {
             u64::MAX
         } else {
             wire_word(self.pieces.as_bytes(), w)
@@ -69,6 +74,7 @@ impl Picker {
             key: peer,
             pieces,
             seed: record.seed,
+            all: record.seed && pieces.is_full(),
         };
         let mut budget = max_blocks;
         let before = out.len();

@@ -244,11 +244,29 @@ struct Peer {
     /// super-seed): not asked of it again until [`DECLINE_MEMORY`] after the first, so that a
     /// peer that declines does not get the same requests back at once, forever.
     declined: Option<(Bitfield, Instant)>,
+    /// Origin offload ([`Config::origin_max_copies`]): the pieces we sent blocks of to this
+    /// peer, and since when we have declined its requests without it showing a piece it got
+    /// elsewhere (a `have` for a piece we did not send).
+    offload: Option<Offload>,
+}
+
+/// An origin's view of one peer's progress while it offloads (see [`Peer::offload`]).
+#[derive(Debug)]
+struct Offload {
+    served: Bitfield,
+    declining_since: Option<Instant>,
 }
 
 /// How long pieces a peer declined are not asked of it again (then it gets another chance:
-/// the peers that had them may have gone).
-const DECLINE_MEMORY: Duration = Duration::from_secs(30);
+/// the peers that had them may have gone, or it may serve them now; see
+/// [`OFFLOAD_PATIENCE`]).
+const DECLINE_MEMORY: Duration = Duration::from_secs(5);
+
+/// How long an offloading origin declines a peer's requests while the peer shows no piece it
+/// got elsewhere. The peers counted as copies may be gone without a word (a closed browser tab
+/// stays connected until its WebRTC consent times out, about 30 s), choking it, or slow; past
+/// this, the origin serves it until it shows progress from others again.
+const OFFLOAD_PATIENCE: Duration = Duration::from_secs(2);
 
 /// A piece that failed its check with blocks from several peers (libtorrent's "smart ban").
 /// The engine asks for a digest of each block as it was received; the piece is downloaded
@@ -492,6 +510,7 @@ impl Swarm {
                 pex_told: None,
                 exhausted: None,
                 declined: None,
+                offload: None,
             },
         );
         if let Some(k) = self.known.get_mut(&addr) {
@@ -1047,6 +1066,12 @@ impl Swarm {
                 }
                 WireEvent::Have(piece) => {
                     let _ = self.picker.peer_have(key, piece);
+                    if let Some(o) = &mut p.offload
+                        && !o.served.has(piece)
+                    {
+                        // It got a piece from others: the offload works for it.
+                        o.declining_since = None;
+                    }
                     if self.picker.is_pickable(piece) {
                         p.exhausted = None;
                     }
@@ -1071,7 +1096,10 @@ impl Swarm {
                 }
                 WireEvent::Rejected(block) => {
                     let _ = self.picker.request_dropped(key, block);
-                    if !p.session.peer_choking() {
+                    // A reject that is not the choke's (BEP 6: a choke rejects what was
+                    // pending) declines the piece; so does one of an allowed-fast piece.
+                    if !p.session.peer_choking() || p.session.allowed_fast().contains(&block.piece)
+                    {
                         let pieces = self.picker.num_pieces();
                         let (declined, _) = p
                             .declined
@@ -1091,18 +1119,30 @@ impl Swarm {
                     // counts the connected peers that could serve the requester instead (a
                     // peer CDN origin's own URL is its torrents' web seed).
                     let web_seeds = u32::try_from(self.web_seeds.len()).unwrap_or(u32::MAX);
-                    let offload = self.finished
+                    let copies_elsewhere = self.finished
                         && self.config.origin_max_copies.is_some_and(|max| {
                             self.picker
                                 .availability(block.piece)
                                 .saturating_sub(web_seeds)
                                 >= max
                         });
+                    let offload = copies_elsewhere && {
+                        let pieces = self.picker.num_pieces();
+                        let o = p.offload.get_or_insert_with(|| Offload {
+                            served: Bitfield::new(pieces),
+                            declining_since: None,
+                        });
+                        let since = *o.declining_since.get_or_insert(now);
+                        now < since + OFFLOAD_PATIENCE
+                    };
                     let withheld = self
                         .super_seed
                         .as_ref()
                         .is_some_and(|seeder| !seeder.may_serve(choker_key(key), block.piece));
                     if self.have.has(block.piece) && !offload && !withheld {
+                        if let Some(o) = &mut p.offload {
+                            o.served.insert(block.piece);
+                        }
                         p.to_read.push_back(block);
                         self.issue_reads(key);
                     } else {
@@ -1266,7 +1306,18 @@ impl Swarm {
         let Some(bits) = p.session.peer_pieces() else {
             return;
         };
-        // What the peer has, less what it declined.
+        // What the peer has, and the pieces it lets us have while choked, less what it declined.
+        let allowed_fast = |p: &Peer| -> Vec<PieceIndex> {
+            let declined = p.declined.as_ref().map(|(d, _)| d);
+            p.session
+                .allowed_fast()
+                .iter()
+                .copied()
+                .filter(|&piece| declined.is_none_or(|d| !d.has(piece)))
+                .collect()
+        };
+        // (Interest follows what it has: it may serve what it declined later.)
+        let has = bits;
         let masked;
         let bits = match &p.declined {
             Some((declined, _)) => {
@@ -1284,7 +1335,7 @@ impl Swarm {
             #[cfg(any(test, fuzzing))]
             {
                 // The skip is exact: a pick now (on a copy) finds nothing either.
-                let allowed = choked.then(|| p.session.allowed_fast().to_vec());
+                let allowed = choked.then(|| allowed_fast(p));
                 let options = PickOptions {
                     choked_with_allowed_fast: allowed.as_deref(),
                 };
@@ -1294,12 +1345,12 @@ impl Swarm {
                 assert_eq!(n, 0, "a skipped pick would have found {out:?}");
             }
             // Nothing new to pick; the interest goes once nothing is in flight either.
-            if outstanding == 0 && !choked && !self.picker.is_interesting(bits) {
+            if outstanding == 0 && !choked && !self.picker.is_interesting(has) {
                 let _ = p.session.set_interested(false);
             }
             return;
         }
-        let allowed = choked.then(|| p.session.allowed_fast().to_vec());
+        let allowed = choked.then(|| allowed_fast(p));
         let options = PickOptions {
             choked_with_allowed_fast: allowed.as_deref(),
         };
@@ -1310,7 +1361,7 @@ impl Swarm {
             .unwrap_or(0);
         // The peer has nothing we still want (not merely nothing free to request now: blocks
         // requested of others may come back).
-        let done = picked == 0 && outstanding == 0 && !choked && !self.picker.is_interesting(bits);
+        let done = picked == 0 && outstanding == 0 && !choked && !self.picker.is_interesting(has);
         // In endgame a block's requesters come and go without the generation changing: no
         // caching there (it is short).
         p.exhausted = (picked < room && !self.picker.is_endgame()).then_some(generation);

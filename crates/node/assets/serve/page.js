@@ -18,8 +18,10 @@
 // of the downloaded bytes, where the page is a secure context) and `error` (with `error`).
 import WebTorrent from './webtorrent.min.js'
 
-// How long without a byte from any peer before the web seed is used.
-const FALLBACK_MS = 2000
+// How long without a byte from any peer (counted from the start, the last new connection or
+// the last byte) before the web seed is used. The origin's peer may decline pieces for up to
+// 2 s while it counts on another visitor to send them (one that left without a word).
+const FALLBACK_MS = 3000
 
 const base = new URL(document.baseURI)
 const main = document.getElementById('main')
@@ -179,6 +181,7 @@ async function download (index, path) {
   })
   torrent.on('wire', wire => {
     emit('wire', { wireType: wire.type, peerId: wire.peerId || null, at: (performance.now() - started) / 1000 })
+    if (wire.type !== 'webSeed') lastPeerByte = performance.now()
     wire.on('download', n => {
       // A web seed's wire has the type 'webSeed'; a peer's wire knows its peer id (hex) from
       // the handshake.

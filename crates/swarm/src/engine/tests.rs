@@ -432,6 +432,47 @@ fn an_origin_declines_what_a_connected_peer_has_and_its_own_web_seed_does_not_co
     assert_eq!(sent_to_second, 0, "the first leecher had every piece");
 }
 
+/// The copy an origin counts on may never come: here a seed that never unchokes anyone (as a
+/// closed browser tab that is still "connected"). The origin declines for a moment, sees the
+/// downloader get nothing elsewhere, and serves it.
+#[test]
+fn an_origin_serves_what_it_declined_when_the_peer_gets_it_nowhere_else() {
+    let len = 32 * PIECE as usize;
+    let mut net = Net::new(len, 2, 1);
+    let mut config = Config::new(InfoHash([9; 20]), PeerId([b'o'; 20]), net.geometry).with_seed(3);
+    config.origin_max_copies = Some(1);
+    let full = Bitfield::full(net.geometry.num_pieces);
+    net.nodes[0].swarm = Swarm::new(config, full.clone(), net.now);
+    let mut stingy = Config::new(InfoHash([9; 20]), PeerId([b's'; 20]), net.geometry).with_seed(4);
+    stingy.choker.policy.slots = choker::Slots::Fixed(0);
+    stingy.choker.optimistic_slots = 0;
+    net.nodes[1].swarm = Swarm::new(stingy, full, net.now);
+    let (origin_addr, stingy_addr) = (net.nodes[0].addr, net.nodes[1].addr);
+    let now = net.now;
+    // The origin sees the stingy seed's copy.
+    net.nodes[0].swarm.handle_peers(now, [stingy_addr]);
+    net.run(Duration::from_secs(5), |n| {
+        n.nodes[0].swarm.num_peers() == 1
+    });
+    assert_eq!(net.nodes[0].swarm.num_peers(), 1);
+    let now = net.now;
+    net.nodes[2]
+        .swarm
+        .handle_peers(now, [origin_addr, stingy_addr]);
+    let took = net.run(Duration::from_secs(600), |n| n.nodes[2].swarm.is_finished());
+    assert!(net.nodes[2].swarm.is_finished(), "stuck for {took:?}");
+    assert_eq!(net.nodes[2].storage, content(len));
+    // The stingy seed gave at most its allowed-fast pieces (BEP 6, sent while choking); the
+    // origin the rest.
+    let (origin_sent, stingy_sent) = (
+        net.nodes[0].swarm.transferred().0,
+        net.nodes[1].swarm.transferred().0,
+    );
+    assert!(origin_sent >= len as u64 / 2, "{origin_sent} {stingy_sent}");
+    // Declined once, asked again when the downloader's memory of it lapsed, then served.
+    assert!(took < Duration::from_secs(30), "{took:?}");
+}
+
 #[test]
 fn peers_learn_of_each_other_through_pex() {
     let len = 8 * PIECE as usize;
