@@ -21,7 +21,7 @@ import WebTorrent from './webtorrent.min.js'
 // How long without a byte from any peer (counted from the start, the last new connection or
 // the last byte) before the web seed is used. The origin's peer may decline pieces for up to
 // 2 s while it counts on another visitor to send them (one that left without a word).
-const FALLBACK_MS = 3000
+const FALLBACK_MS = 4000
 
 const base = new URL(document.baseURI)
 const main = document.getElementById('main')
