@@ -15,6 +15,7 @@ use peercdn::torrent::{Command, Status};
 use serde_json::json;
 use torrent_format::Metainfo;
 
+use crate::format::hex;
 use crate::output::{failure, io_failure};
 
 /// Arguments of `peercdn download`.
@@ -228,11 +229,6 @@ impl From<EncryptionArg> for Policy {
             EncryptionArg::Disabled => Self::Disabled,
         }
     }
-}
-
-/// Lower-case hex.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// After this long without a single peer, `download` says so.

@@ -1,4 +1,9 @@
-//! Formatting for people (sizes, dates, piece ranges) and parsing of `--piece-size`.
+//! Formatting for people (sizes, dates, piece ranges, hex) and parsing of `--piece-size`.
+
+/// Lower-case hex, two digits a byte (peer ids in JSON).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 /// `425 B`, `16 KiB`, `1.50 MiB`: binary units, three significant digits at most.
 pub(crate) fn human_size(bytes: u64) -> String {

@@ -57,6 +57,7 @@ use torrent_format::Metainfo;
 use torrent_format::create::{CreateOptions, Version, create_torrent};
 use torrent_format::magnet::Magnet;
 
+use crate::format::hex;
 use crate::output::{failure, io_failure, io_message};
 
 /// Arguments of `peercdn serve`.
@@ -801,10 +802,6 @@ fn html_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// How long a connection may wait between requests.

@@ -153,10 +153,11 @@ impl Drop for RtcSwarm {
 }
 
 /// An offer of ours waiting for its answer.
+/// It lives until its answer comes or the tracker client says it expired
+/// ([`Signal::OfferExpired`]: after 50 s, or when the socket closed).
 struct PendingOffer {
     peer: Peer,
     socket: UdpSocket,
-    started: Instant,
 }
 
 /// The addresses of the ICE servers' hosts (DNS on a blocking thread); servers that do not
@@ -226,19 +227,11 @@ async fn bind(
 async fn make_offer(
     options: RtcOptions,
     servers: Vec<ResolvedServer>,
-    now: Instant,
 ) -> Option<(PendingOffer, String)> {
     let (socket, _, gathered) = bind(&options, &servers).await?;
     let (peer, sdp) =
         Peer::offer_gathered(options.channel.clone(), gathered, options.policy, clock()).ok()?;
-    Some((
-        PendingOffer {
-            peer,
-            socket,
-            started: now,
-        },
-        sdp,
-    ))
+    Some((PendingOffer { peer, socket }, sdp))
 }
 
 /// Which side of a connection we are.
@@ -340,10 +333,9 @@ impl Manager {
         let now = clock();
         match signal {
             Signal::NeedOffers { count } => {
-                self.expire_pending(now);
                 // Gathered at once: a server that does not answer delays them all only once.
                 let making = (0..count.min(self.room()))
-                    .map(|_| make_offer(self.options.clone(), self.servers.clone(), now));
+                    .map(|_| make_offer(self.options.clone(), self.servers.clone()));
                 let (offers, sdps): (Vec<_>, Vec<_>) = futures_util::future::join_all(making)
                     .await
                     .into_iter()
@@ -359,7 +351,7 @@ impl Manager {
                 peer_id,
                 offer_id,
                 sdp,
-            } => self.on_offer(now, peer_id, offer_id, &sdp).await,
+            } => self.on_offer(peer_id, offer_id, &sdp).await,
             Signal::Answer {
                 peer_id,
                 offer_id,
@@ -372,14 +364,7 @@ impl Manager {
         }
     }
 
-    /// Offers older than the connect timeout will never be answered usefully.
-    fn expire_pending(&mut self, now: Instant) {
-        let timeout = self.options.connect_timeout * 2;
-        self.pending
-            .retain(|_, p| now.saturating_duration_since(p.started) < timeout);
-    }
-
-    async fn on_offer(&mut self, now: Instant, from: PeerId, offer_id: OfferId, sdp: &str) {
+    async fn on_offer(&mut self, from: PeerId, offer_id: OfferId, sdp: &str) {
         if from == self.peer_id {
             return;
         }
@@ -406,7 +391,7 @@ impl Manager {
             return;
         };
         self.tracker.answer(self.info_hash, from, offer_id, answer);
-        self.start(from, Side::Answerer, peer, socket, local, now);
+        self.start(from, Side::Answerer, peer, socket, local);
     }
 
     fn on_answer(&mut self, now: Instant, from: PeerId, offer_id: OfferId, sdp: &str) {
@@ -433,7 +418,7 @@ impl Manager {
         let Ok(local) = offer.socket.local_addr() else {
             return;
         };
-        self.start(from, Side::Offerer, offer.peer, offer.socket, local, now);
+        self.start(from, Side::Offerer, offer.peer, offer.socket, local);
     }
 
     fn start(
@@ -443,14 +428,14 @@ impl Manager {
         peer: Peer,
         socket: UdpSocket,
         local: SocketAddr,
-        now: Instant,
     ) {
+        // From now: gathering may have taken a while since the signal came.
         let driver = Driver {
             peer,
             socket,
             local,
             commands: self.commands.clone(),
-            deadline: now + self.options.connect_timeout,
+            deadline: clock() + self.options.connect_timeout,
         };
         let abort = self.drivers.spawn(driver.run());
         self.peers.insert(remote, Conn { side, abort });

@@ -188,23 +188,23 @@ impl Allocation {
         server: SocketAddr,
         relayed: SocketAddr,
     ) -> Self {
-        Self {
-            client: Some(client),
-            host,
-            server,
-            relayed,
-            requested: HashMap::new(),
-            permitted: HashSet::new(),
-            held: VecDeque::new(),
-            released: false,
-        }
+        Self::with_client(Some(client), host, server, relayed)
     }
 
     /// An allocation whose client panicked, for tests.
     #[cfg(test)]
     pub(crate) fn panicked(host: SocketAddr, server: SocketAddr, relayed: SocketAddr) -> Self {
+        Self::with_client(None, host, server, relayed)
+    }
+
+    fn with_client(
+        client: Option<Client>,
+        host: SocketAddr,
+        server: SocketAddr,
+        relayed: SocketAddr,
+    ) -> Self {
         Self {
-            client: None,
+            client,
             host,
             server,
             relayed,

@@ -43,6 +43,20 @@ const THEM: &str = "127.0.0.1:41001";
 const US: &str = "127.0.0.1:41002";
 
 /// A bare rtc offerer on [`THEM`] with one channel made with `init`, its offer set.
+/// Our peer's datagram `t` as it arrives at its destination, for an rtc stack.
+fn delivered(now: Instant, t: &Transmit) -> TaggedBytesMut {
+    TaggedBytesMut {
+        now,
+        transport: TransportContext {
+            local_addr: t.destination,
+            peer_addr: t.source,
+            ecn: None,
+            transport_protocol: TransportProtocol::UDP,
+        },
+        message: BytesMut::from(&t.contents[..]),
+    }
+}
+
 fn bare_offerer(init: RTCDataChannelInit, now: Instant) -> (RTCPeerConnection, RTCDataChannelId) {
     let them: SocketAddr = THEM.parse().expect("addr");
     let mut pc = RTCPeerConnectionBuilder::new()
@@ -107,17 +121,7 @@ fn run(
             moved = true;
         }
         while let Some(t) = peer.poll_transmit() {
-            let packet = TaggedBytesMut {
-                now,
-                transport: TransportContext {
-                    local_addr: t.destination,
-                    peer_addr: t.source,
-                    ecn: None,
-                    transport_protocol: TransportProtocol::UDP,
-                },
-                message: BytesMut::from(&t.contents[..]),
-            };
-            let _ = pc.handle_read(packet);
+            let _ = pc.handle_read(delivered(now, &t));
             moved = true;
         }
         let mut any = false;
@@ -291,16 +295,7 @@ impl RawRemote {
     fn handle_receive(&mut self, now: Instant, t: &Transmit) {
         match t.contents[0] {
             0..=3 => {
-                let _ = self.ice.handle_read(TaggedBytesMut {
-                    now,
-                    transport: TransportContext {
-                        local_addr: t.destination,
-                        peer_addr: t.source,
-                        ecn: None,
-                        transport_protocol: TransportProtocol::UDP,
-                    },
-                    message: BytesMut::from(&t.contents[..]),
-                });
+                let _ = self.ice.handle_read(delivered(now, t));
             }
             20..=63 => {
                 let events = self

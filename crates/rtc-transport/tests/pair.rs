@@ -289,13 +289,7 @@ fn message_size_follows_the_remote_sdp() {
         .map(|l| format!("{l}\r\n"))
         .collect();
     a.accept_answer(now, &answer).expect("accept");
-    let mut p = Pair {
-        a,
-        b,
-        now,
-        a_events: Vec::new(),
-        b_events: Vec::new(),
-    };
+    let mut p = Pair::from_peers(a, b, now);
     p.open();
     assert_eq!(p.a.max_send_message_size(), 16 * 1024);
 }
@@ -420,13 +414,7 @@ fn an_answerer_behind_mdns_is_reached_through_a_peer_reflexive_candidate() {
     assert!(!hidden.contains("127.0.0.1"), "{hidden}");
     a.accept_answer(now, &hidden).expect("accept");
     assert_eq!(a.remote_sdp().map(|r| r.mdns_candidates > 0), Some(true));
-    let mut p = Pair {
-        a,
-        b,
-        now,
-        a_events: Vec::new(),
-        b_events: Vec::new(),
-    };
+    let mut p = Pair::from_peers(a, b, now);
     p.open();
 }
 
@@ -440,12 +428,6 @@ fn an_offerer_behind_mdns_is_reached_through_a_peer_reflexive_candidate() {
     let (b, answer) =
         Peer::answer(Config::default(), &[addr("127.0.0.1:40002")], &hidden, now).expect("answer");
     a.accept_answer(now, &answer).expect("accept");
-    let mut p = Pair {
-        a,
-        b,
-        now,
-        a_events: Vec::new(),
-        b_events: Vec::new(),
-    };
+    let mut p = Pair::from_peers(a, b, now);
     p.open();
 }

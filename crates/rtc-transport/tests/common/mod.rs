@@ -292,6 +292,11 @@ impl Pair {
         let (mut a, offer) = Peer::offer(config_a, &[a_addr], now).expect("offer");
         let (b, answer) = Peer::answer(config_b, &[b_addr], &offer, now).expect("answer");
         a.accept_answer(now, &answer).expect("accept");
+        Self::from_peers(a, b, now)
+    }
+
+    /// Two peers the caller signaled itself (with an edited SDP, say), at `now`.
+    pub fn from_peers(a: Peer, b: Peer, now: Instant) -> Self {
         Self {
             a,
             b,
