@@ -15,6 +15,7 @@ pub mod storage;
 pub mod torrent;
 pub mod tracker_server;
 pub mod trackers;
+mod udp;
 pub mod webrtc;
 pub mod webseed;
 pub mod webserver;

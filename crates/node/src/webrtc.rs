@@ -13,7 +13,8 @@
 //!
 //! Each connection has a UDP socket of its own, bound to [`RtcOptions::host`] on a port the
 //! system picks; its address is the one host candidate of the SDP (non-trickle: the offer and
-//! the answer carry every candidate). The driver moves datagrams and timers between the socket
+//! the answer carry every candidate). Its datagrams go out and come in batched
+//! ([`crate::udp`]: GSO, `recvmmsg`, GRO). The driver moves datagrams and timers between the socket
 //! and the sans-IO peer, and bytes between the data channel and the pipe the engine reads and
 //! writes like a TCP stream, with backpressure both ways: it reads from the pipe only while the
 //! channel takes more ([`rtc_transport::Config::max_buffered`]), and reads from the channel only
@@ -42,11 +43,10 @@ use tracker::ws::{OfferId, Stats};
 use crate::clock;
 use crate::signaling::{Signal, WsTracker};
 use crate::torrent::{Command, Status};
+use crate::udp::BatchSocket;
 
 /// Bytes the pipe between a driver and the engine holds each way.
 const PIPE: usize = 256 << 10;
-/// The largest UDP datagram read.
-const DATAGRAM: usize = 65536;
 
 /// Settings of a node's WebRTC peers.
 #[derive(Clone, Debug)]
@@ -59,6 +59,12 @@ pub struct RtcOptions {
     pub connect_timeout: Duration,
     /// The data channel's settings.
     pub channel: RtcConfig,
+    /// The receive and send buffer asked for each connection's UDP socket (the system grants
+    /// at most `net.core.rmem_max` and `wmem_max`). Datagrams that find the receive buffer
+    /// full are lost and resent by SCTP: with the system's default (208 KiB on Linux, much of
+    /// it taken by per-datagram overhead) a fast sender loses some even within a 64 KiB
+    /// window.
+    pub socket_buffer: usize,
     /// STUN and TURN servers (UDP): each connection's socket gathers a server-reflexive
     /// candidate from each STUN server and a relayed one from each TURN server before its
     /// offer or answer is made (non-trickle: the SDP carries them all).
@@ -71,13 +77,20 @@ pub struct RtcOptions {
 
 impl RtcOptions {
     /// Host candidates on `host`, 30 peers per torrent, 25 s to connect (WebTorrent's), the
-    /// transport's default channel.
+    /// transport's default channel, 4 MiB socket buffers.
+    ///
+    /// The channel's buffered bytes are its send window, and the transport's 64 KiB caps a
+    /// 50 ms path at 1.3 MB/s. Larger windows were faster on loopback between peercdn peers
+    /// (scripts/bench-webrtc, 256 MiB: 64 KiB 159 MB/s, 256 KiB 179 MB/s) but slower to
+    /// Chromium (34 MB/s at 64 KiB, 21 MB/s at 256 KiB), whose page reads slower than we send;
+    /// and 1 MiB fell to 102 MB/s where the system grants sockets only its default 208 KiB.
     pub fn new(host: IpAddr) -> Self {
         Self {
             host,
             max_peers: 30,
             connect_timeout: Duration::from_secs(25),
             channel: RtcConfig::default(),
+            socket_buffer: 4 << 20,
             ice_servers: Vec::new(),
             policy: IcePolicy::All,
             gather_timeout: GatherConfig::default().timeout,
@@ -430,6 +443,9 @@ impl Manager {
         local: SocketAddr,
     ) {
         // From now: gathering may have taken a while since the signal came.
+        let Ok(socket) = BatchSocket::new(socket, self.options.socket_buffer) else {
+            return;
+        };
         let driver = Driver {
             peer,
             socket,
@@ -446,7 +462,7 @@ impl Manager {
 /// sans-IO [`Peer`].
 struct Driver {
     peer: Peer,
-    socket: UdpSocket,
+    socket: BatchSocket,
     local: SocketAddr,
     commands: mpsc::Sender<Command>,
     /// The channel must be open by then.
@@ -455,7 +471,6 @@ struct Driver {
 
 impl Driver {
     async fn run(mut self) {
-        let mut datagram = vec![0u8; DATAGRAM];
         // The engine's end of the pipe goes to it once the channel opens.
         let (ours, theirs) = tokio::io::duplex(PIPE);
         let mut theirs = Some(theirs);
@@ -469,10 +484,7 @@ impl Driver {
         let mut engine_closed = false;
         loop {
             // Output of the last input.
-            while let Some(t) = self.peer.poll_transmit() {
-                // A failed send is a lost datagram: the stack retransmits.
-                let _ = self.socket.send_to(&t.contents, t.destination).await;
-            }
+            self.transmit().await;
             while let Some(event) = self.peer.poll_event() {
                 match event {
                     RtcEvent::ChannelOpen { .. } => {
@@ -498,7 +510,7 @@ impl Driver {
                         self.peer.read_into(&mut inbound);
                         let _ = to_engine.write_all(&inbound).await;
                         let _ = to_engine.shutdown().await;
-                        self.flush_goodbye().await;
+                        self.transmit().await; // the goodbye
                         return;
                     }
                     _ => {}
@@ -506,7 +518,7 @@ impl Driver {
             }
             if !open && clock() >= self.deadline {
                 self.peer.close();
-                self.flush_goodbye().await;
+                self.transmit().await; // the goodbye
                 return;
             }
             if open && inbound.is_empty() {
@@ -522,7 +534,7 @@ impl Driver {
             if engine_closed && outbound.is_empty() {
                 // The engine dropped the connection and everything it wrote is queued.
                 self.peer.close();
-                self.flush_goodbye().await;
+                self.transmit().await; // the goodbye
                 return;
             }
             let wake = match (self.peer.poll_timeout(), open) {
@@ -538,14 +550,16 @@ impl Driver {
             };
             let want_engine = open && outbound.is_empty() && !engine_closed;
             tokio::select! {
-                received = self.socket.recv_from(&mut datagram) => {
-                    if let Ok((n, from)) = received {
+                readable = self.socket.readable() => {
+                    if readable.is_ok() {
                         let now = clock();
-                        self.peer.handle_receive(now, from, self.local, &datagram[..n]);
-                        // Take whatever else is waiting before the stack's output.
-                        while let Ok((n, from)) = self.socket.try_recv_from(&mut datagram) {
-                            self.peer.handle_receive(now, from, self.local, &datagram[..n]);
-                        }
+                        let (peer, local) = (&mut self.peer, self.local);
+                        // Take whatever is waiting before the stack's output.
+                        while self
+                            .socket
+                            .try_recv(|from, datagram| peer.handle_receive(now, from, local, datagram))
+                            .is_ok()
+                        {}
                     }
                 }
                 () = timer => self.peer.handle_timeout(clock()),
@@ -563,10 +577,11 @@ impl Driver {
         }
     }
 
-    /// Sends what the stack queued on closing (its goodbye).
-    async fn flush_goodbye(&mut self) {
+    /// Sends every datagram the stack has queued, batched.
+    async fn transmit(&mut self) {
         while let Some(t) = self.peer.poll_transmit() {
-            let _ = self.socket.send_to(&t.contents, t.destination).await;
+            self.socket.send(t.destination, &t.contents).await;
         }
+        self.socket.flush().await;
     }
 }
