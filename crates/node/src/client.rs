@@ -209,13 +209,16 @@ impl Node {
         let dir = dir.to_path_buf();
         let resume_path = (mode == Mode::Download).then(|| resume::default_path(&dir, &hashes));
         let threads = self.config.disk_threads.max(1);
+        let just_hashed = options.just_hashed && mode == Mode::Seed;
         let (storage, restored) = {
             let resume_path = resume_path.clone();
             tokio::task::spawn_blocking(move || -> Result<_, AddError> {
                 let storage = Storage::open(&meta, &dir, mode)?;
-                let state = resume_path
-                    .as_deref()
-                    .and_then(|p| resume::load(p, storage.metainfo()));
+                let state = match &resume_path {
+                    _ if just_hashed => Some(resume::ResumeState::complete(storage.metainfo())),
+                    Some(p) => resume::load(p, storage.metainfo()),
+                    None => None,
+                };
                 let restored = resume::restore(&storage, state.as_ref(), threads);
                 if let Some(path) = &resume_path {
                     // The storage refuses writes to pieces of a state on disk until a new one
@@ -347,6 +350,10 @@ pub struct AddOptions {
     /// asked and PEX is off (its addresses are for TCP); the WebSocket trackers and the web
     /// seeds are used.
     pub webrtc_only: bool,
+    /// With `Mode::Seed`: the caller made the metainfo from these very files moments ago
+    /// (`peercdn serve`), so they are not hashed again; a file shorter than the metainfo says
+    /// still fails. The caller must know the files did not change since it hashed them.
+    pub just_hashed: bool,
 }
 
 async fn save_periodically(

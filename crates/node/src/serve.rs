@@ -209,7 +209,12 @@ async fn serve(args: &Args, root: PathBuf, files: Vec<Found>) -> anyhow::Result<
     tokio::spawn(Arc::clone(&state).expire());
 
     let mut running = Vec::with_capacity(catalog.entries.len());
+    let changed = |rel: &str| format!("{rel}: changed while it was hashed; not seeded");
     for entry in &catalog.entries {
+        if !entry.unchanged {
+            warn(args.json, &changed(&entry.rel));
+            continue;
+        }
         let added = node
             .add(
                 entry.meta.clone(),
@@ -220,6 +225,8 @@ async fn serve(args: &Args, root: PathBuf, files: Vec<Found>) -> anyhow::Result<
                     // A piece one connected peer has comes from it: the origin's upload goes
                     // to what only it has, and browsers fetch from each other.
                     origin_max_copies: Some(1),
+                    // Hashed by make_torrents, and unchanged since.
+                    just_hashed: true,
                     ..AddOptions::default()
                 },
             )
@@ -228,10 +235,7 @@ async fn serve(args: &Args, root: PathBuf, files: Vec<Found>) -> anyhow::Result<
             Ok(r) if r.status().borrow().finished => running.push(r),
             Ok(r) => {
                 let _ = r.stop().await;
-                warn(
-                    args.json,
-                    &format!("{}: changed while it was hashed; not seeded", entry.rel),
-                );
+                warn(args.json, &changed(&entry.rel));
             }
             Err(e) => warn(args.json, &format!("{}: not seeded: {e}", entry.rel)),
         }
@@ -458,6 +462,9 @@ struct Entry {
     torrent: Vec<u8>,
     info_hash: String,
     magnet: String,
+    /// The file's length and modification time were the same before and after it was hashed:
+    /// the torrent holds its hashes, which are not computed again to seed it.
+    unchanged: bool,
 }
 
 /// Hashes each file into a torrent (blocking).
@@ -473,10 +480,15 @@ fn make_torrents(files: Vec<Found>, urls: &Urls) -> anyhow::Result<Vec<Entry>> {
             name: Some(f.name.clone()),
             ..CreateOptions::default()
         };
+        let before = stamp(&f.real);
         let created = create_torrent(&f.real, &options, &|_| {})
             .map_err(|e| failure("io_error", format!("{}: {e}", f.rel)))?;
         let meta = Metainfo::from_bytes(&created.bytes)
             .map_err(|e| failure(e.code(), format!("{}: {e}", f.rel)))?;
+        let after = stamp(&f.real);
+        let unchanged = before.is_some()
+            && before == after
+            && before.map(|(len, _)| len) == Some(meta.total_size());
         let hashes = meta.info_hashes();
         let info_hash = hashes.v1.map(|h| h.to_hex()).unwrap_or_default();
         let mut magnet = Magnet::new(hashes);
@@ -492,9 +504,16 @@ fn make_torrents(files: Vec<Found>, urls: &Urls) -> anyhow::Result<Vec<Entry>> {
             torrent: created.bytes,
             info_hash,
             magnet: magnet.to_string(),
+            unchanged,
         });
     }
     Ok(out)
+}
+
+/// A file's length and modification time: what changes when it is written.
+fn stamp(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.len(), m.modified().ok()?))
 }
 
 /// The served files, their torrents and the index.

@@ -333,3 +333,35 @@ fn a_piece_the_saved_state_lists_is_rewritten_only_after_a_new_save() {
     assert_eq!(restored.trusted, 6);
     assert_eq!(indices(&restored.have), [0, 1, 2, 3, 4, 5]);
 }
+
+/// What `peercdn serve` does with a torrent it has just made from the files (it compares
+/// their lengths and times around the hashing): a complete state built from the metainfo is
+/// taken without hashing anything again, so that other bytes of the right lengths go
+/// unnoticed; a file shorter than the metainfo says is still not trusted.
+#[test]
+fn a_complete_state_for_files_just_hashed_trusts_them_without_hashing_but_not_a_short_file() {
+    let tmp = TempDir::new("just-hashed");
+    let (meta, src, _) = setup(&tmp);
+    let state = resume::ResumeState::complete(&meta);
+    assert!(state.matches(&meta) && state.pieces.is_full());
+    assert_eq!(state.file_sizes, [100_000, 70_000]);
+
+    // Other bytes in `b`, of its length: nothing is hashed, so all 11 pieces are taken.
+    std::fs::write(src.join("r/b"), data(70_000, 99)).unwrap();
+    let storage = seed(&meta, &src);
+    let restored = resume::restore(&storage, Some(&state), 2);
+    assert_eq!((restored.trusted, restored.rechecked), (11, 0));
+    assert!(restored.have.is_full() && storage.is_complete());
+    drop(storage);
+
+    // `b` cut to 40,000 bytes (its own bytes again): a seed refuses to open it, and if it
+    // were opened to download, its pieces would not be trusted: 6 (which it shares with `a`)
+    // and 7 (bytes below 31,072 of `b`) would be found by re-hashing, 8 to 10 lost.
+    let b = data(70_000, 22);
+    std::fs::write(src.join("r/b"), &b[..40_000]).unwrap();
+    assert!(Storage::open(&meta, &src, Mode::Seed).is_err());
+    let storage = Storage::open(&meta, &src, Mode::Download).unwrap();
+    let restored = resume::restore(&storage, Some(&state), 2);
+    assert_eq!((restored.trusted, restored.rechecked), (6, 2));
+    assert_eq!(indices(&restored.have), [0, 1, 2, 3, 4, 5, 6, 7]);
+}

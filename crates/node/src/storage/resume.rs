@@ -242,6 +242,21 @@ impl Storage {
 }
 
 impl ResumeState {
+    /// Every piece of `meta` verified, every file as long as `meta` says: for data that the
+    /// caller has just hashed into `meta` itself (a torrent it created from the files), which
+    /// [`restore`] then takes without hashing it again. A file shorter than `meta` says is
+    /// still not trusted.
+    pub fn complete(meta: &Metainfo) -> Self {
+        Self {
+            info_hashes: meta.info_hashes(),
+            pieces: Bitfield::full(meta.num_pieces()),
+            file_sizes: meta
+                .files()
+                .map(|f| if f.attributes.pad { 0 } else { f.size })
+                .collect(),
+        }
+    }
+
     /// Whether this state describes `meta`: same info-hashes, piece count and file count.
     pub fn matches(&self, meta: &Metainfo) -> bool {
         self.info_hashes == meta.info_hashes()
