@@ -4,6 +4,8 @@
 //! never answers. Without `turnserver` installed the coturn tests say so and pass.
 
 mod common;
+#[path = "common/coturn.rs"]
+mod coturn;
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
@@ -376,24 +378,7 @@ impl Coturn {
         // Relayed ports: a range above another free port, for the allocations of one test.
         let relay_low = free_port().clamp(1024, 65_000);
         let child = Command::new("turnserver")
-            .args([
-                "-n",
-                "--listening-ip=127.0.0.1",
-                "--relay-ip=127.0.0.1",
-                &format!("--listening-port={port}"),
-                &format!("--min-port={relay_low}"),
-                &format!("--max-port={}", relay_low + 200),
-                "--lt-cred-mech",
-                "--user=u:p",
-                "--realm=peercdn",
-                "--allow-loopback-peers",
-                "--no-cli",
-                "--no-tls",
-                "--no-dtls",
-                "--no-tcp-relay",
-                "--log-file=stdout",
-                "--simple-log",
-            ])
+            .args(coturn::args(port, relay_low))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -414,29 +399,12 @@ impl Coturn {
         }
     }
 
-    /// Readiness: a STUN Binding request (RFC 8489 §5) answered with a success response.
     fn wait_until_it_answers(&self) {
-        let socket = bind(0);
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .expect("timeout");
-        let deadline = wall() + Duration::from_secs(20);
-        let mut request = [0u8; 20];
-        request[..2].copy_from_slice(&[0x00, 0x01]); // Binding request, no attributes
-        request[4..8].copy_from_slice(&[0x21, 0x12, 0xa4, 0x42]); // magic cookie
-        request[8..20].copy_from_slice(b"peercdnready");
-        let mut buf = [0u8; 1500];
-        while wall() < deadline {
-            socket.send_to(&request, self.addr).expect("send");
-            if let Ok((n, _)) = socket.recv_from(&mut buf)
-                && n >= 20
-                && buf[..2] == [0x01, 0x01]
-                && buf[8..20] == request[8..20]
-            {
-                return;
-            }
-        }
-        panic!("turnserver on {} did not answer within 20 s", self.addr);
+        assert!(
+            coturn::answers(self.addr, Duration::from_secs(20)),
+            "turnserver on {} did not answer within 20 s",
+            self.addr
+        );
     }
 }
 
