@@ -13,8 +13,8 @@
 //!
 //! Each connection has a UDP socket of its own, bound to [`RtcOptions::host`] on a port the
 //! system picks; its address is the one host candidate of the SDP (non-trickle: the offer and
-//! the answer carry every candidate). Its datagrams go out and come in batched
-//! ([`crate::udp`]: GSO, `recvmmsg`, GRO). The driver moves datagrams and timers between the socket
+//! the answer carry every candidate). Its datagrams go out and come in batched (the `udp`
+//! module: GSO, `recvmmsg`, GRO). The driver moves datagrams and timers between the socket
 //! and the sans-IO peer, and bytes between the data channel and the pipe the engine reads and
 //! writes like a TCP stream, with backpressure both ways: it reads from the pipe only while the
 //! channel takes more ([`rtc_transport::Config::max_buffered`]), and reads from the channel only
@@ -554,12 +554,11 @@ impl Driver {
                     if readable.is_ok() {
                         let now = clock();
                         let (peer, local) = (&mut self.peer, self.local);
+                        let mut take = |from, datagram: &[u8]| {
+                            peer.handle_receive(now, from, local, datagram);
+                        };
                         // Take whatever is waiting before the stack's output.
-                        while self
-                            .socket
-                            .try_recv(|from, datagram| peer.handle_receive(now, from, local, datagram))
-                            .is_ok()
-                        {}
+                        while self.socket.try_recv(&mut take).is_ok() {}
                     }
                 }
                 () = timer => self.peer.handle_timeout(clock()),
