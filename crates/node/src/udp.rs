@@ -174,13 +174,23 @@ mod tests {
         sender.flush().await;
         for (receiver, expected) in [&mut one, &mut two].into_iter().zip(&sent) {
             let mut got = Vec::new();
-            while got.len() < expected.len() {
-                receiver.readable().await.expect("readable");
-                let _ = receiver.try_recv(|addr, d| {
-                    assert_eq!(addr, from);
-                    got.push(d.to_vec());
-                });
-            }
+            let receive = async {
+                while got.len() < expected.len() {
+                    receiver.readable().await.expect("readable");
+                    let _ = receiver.try_recv(|addr, d| {
+                        assert_eq!(addr, from);
+                        got.push(d.to_vec());
+                    });
+                }
+            };
+            // A lost datagram would leave the loop waiting.
+            let waited = tokio::time::timeout(std::time::Duration::from_secs(20), receive).await;
+            assert!(
+                waited.is_ok(),
+                "{} of {} datagrams",
+                got.len(),
+                expected.len()
+            );
             assert_eq!(&got, expected);
         }
     }
