@@ -15,7 +15,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
 /// Datagrams (or GRO-coalesced runs of them) taken per receive call.
-const RECV_BATCH: usize = 4;
+pub(crate) const RECV_BATCH: usize = 4;
 /// The most bytes of one receive buffer: a coalesced run is at most one IP packet's worth.
 const RECV_BUFFER: usize = 1 << 16;
 /// The most bytes of one segmented send (below the 64 KiB of one IP packet with its headers).

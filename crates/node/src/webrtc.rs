@@ -43,7 +43,7 @@ use tracker::ws::{OfferId, Stats};
 use crate::clock;
 use crate::signaling::{Signal, WsTracker};
 use crate::torrent::{Command, Status};
-use crate::udp::BatchSocket;
+use crate::udp::{BatchSocket, RECV_BATCH};
 
 /// Bytes the pipe between a driver and the engine holds each way.
 const PIPE: usize = 256 << 10;
@@ -557,8 +557,16 @@ impl Driver {
                         let mut take = |from, datagram: &[u8]| {
                             peer.handle_receive(now, from, local, datagram);
                         };
-                        // Take whatever is waiting before the stack's output.
-                        while self.socket.try_recv(&mut take).is_ok() {}
+                        // Datagrams that came one by one (no GRO run: at most one per
+                        // buffer) get the stack's acknowledgement after each receive call, as
+                        // a sender's window grows with each (WebTorrent's seed sent 50 MB/s
+                        // with one per drained socket, 65-75 with this); coalesced runs, from
+                        // a sender that batches its own sends, are all taken first.
+                        while let Ok(n) = self.socket.try_recv(&mut take) {
+                            if n <= RECV_BATCH {
+                                break;
+                            }
+                        }
                     }
                 }
                 () = timer => self.peer.handle_timeout(clock()),
