@@ -486,9 +486,7 @@ fn make_torrents(files: Vec<Found>, urls: &Urls) -> anyhow::Result<Vec<Entry>> {
         let meta = Metainfo::from_bytes(&created.bytes)
             .map_err(|e| failure(e.code(), format!("{}: {e}", f.rel)))?;
         let after = stamp(&f.real);
-        let unchanged = before.is_some()
-            && before == after
-            && before.map(|(len, _)| len) == Some(meta.total_size());
+        let unchanged = before == after && before.is_some_and(|(len, _)| len == meta.total_size());
         let hashes = meta.info_hashes();
         let info_hash = hashes.v1.map(|h| h.to_hex()).unwrap_or_default();
         let mut magnet = Magnet::new(hashes);

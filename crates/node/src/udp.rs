@@ -30,8 +30,8 @@ pub(crate) struct BatchSocket {
     to: Option<SocketAddr>,
     segment: usize,
     segments: usize,
-    /// Receive buffers, and what each received.
-    buffers: Vec<Vec<u8>>,
+    /// Receive buffers (empty until the first receive), and what each received.
+    buffers: [Vec<u8>; RECV_BATCH],
     meta: [RecvMeta; RECV_BATCH],
 }
 
@@ -51,7 +51,7 @@ impl BatchSocket {
             to: None,
             segment: 0,
             segments: 0,
-            buffers: Vec::new(),
+            buffers: Default::default(),
             meta: [RecvMeta::default(); RECV_BATCH],
         })
     }
@@ -116,15 +116,11 @@ impl BatchSocket {
         &mut self,
         mut each: impl FnMut(SocketAddr, &[u8]),
     ) -> io::Result<usize> {
-        if self.buffers.is_empty() {
+        if self.buffers[0].is_empty() {
             // Allocated on the first receive: a connection that never opens costs nothing.
-            self.buffers = vec![vec![0u8; RECV_BUFFER]; RECV_BATCH];
+            self.buffers = std::array::from_fn(|_| vec![0u8; RECV_BUFFER]);
         }
-        let mut slices: Vec<IoSliceMut<'_>> = self
-            .buffers
-            .iter_mut()
-            .map(|b| IoSliceMut::new(b))
-            .collect();
+        let mut slices = self.buffers.each_mut().map(|b| IoSliceMut::new(b));
         let (socket, state, meta) = (&self.socket, &self.state, &mut self.meta);
         let n = socket.try_io(Interest::READABLE, || {
             state.recv(socket.into(), &mut slices, meta)

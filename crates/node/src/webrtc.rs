@@ -442,7 +442,6 @@ impl Manager {
         socket: UdpSocket,
         local: SocketAddr,
     ) {
-        // From now: gathering may have taken a while since the signal came.
         let Ok(socket) = BatchSocket::new(socket, self.options.socket_buffer) else {
             return;
         };
@@ -451,6 +450,7 @@ impl Manager {
             socket,
             local,
             commands: self.commands.clone(),
+            // From now: gathering may have taken a while since the signal came.
             deadline: clock() + self.options.connect_timeout,
         };
         let abort = self.drivers.spawn(driver.run());

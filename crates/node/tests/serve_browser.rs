@@ -25,6 +25,42 @@ fn site(www: &Path, len: usize) -> Vec<u8> {
     data
 }
 
+/// One test's origin: `media/clip one.bin` of some length in a folder of its own, served by
+/// `peercdn serve` in a network namespace of its own.
+struct Served {
+    data: Vec<u8>,
+    /// The clip's page.
+    page: String,
+    // Dropped in this order: the server, the namespace, the folder.
+    _serve: support::Proc,
+    ns: Netns,
+    _dir: TempDir,
+}
+
+impl Served {
+    /// A clip of `len` bytes served with `serve_args` added to `peercdn serve`'s.
+    fn start(name: &str, len: usize, serve_args: &[&str]) -> Self {
+        let dir = TempDir::new(name);
+        let www = dir.path().join("www");
+        let data = site(&www, len);
+        let ns = Netns::new();
+        let (serve, started) = ns.serve(&www, serve_args);
+        let base = started["url"].as_str().expect("a URL");
+        Self {
+            data,
+            page: format!("{base}p/media/clip%20one.bin"),
+            _serve: serve,
+            ns,
+            _dir: dir,
+        }
+    }
+
+    /// Chromium with `args`, opening the clip's page `pages` times.
+    fn chromium(&self, args: &[&str], pages: usize) -> support::Proc {
+        self.ns.chromium(args, &vec![self.page.clone(); pages])
+    }
+}
+
 /// Page `page`'s `done` event (after its `tracker` event: it announced to the WebSocket
 /// tracker on the same port and got an answer), checked to hold exactly `data`.
 fn done(chromium: &mut support::Proc, page: u64, data: &[u8]) -> serde_json::Value {
@@ -55,19 +91,12 @@ fn a_page_alone_gets_every_byte_from_the_origin_over_webrtc() {
     if !have_browser() {
         return;
     }
-    let dir = TempDir::new("serve-browser");
-    let www = dir.path().join("www");
-    let data = site(&www, 3 * 1024 * 1024 + 12_345);
-    let ns = Netns::new();
-    let (_serve, started) = ns.serve(&www, &[]);
-    let base = started["url"].as_str().expect("a URL");
-    let mut chromium = ns.chromium(
-        &["--timeout", "90"],
-        &[format!("{base}p/media/clip%20one.bin")],
-    );
+    let served = Served::start("serve-browser", 3 * 1024 * 1024 + 12_345, &[]);
+    let data = &served.data;
+    let mut chromium = served.chromium(&["--timeout", "90"], 1);
     let browser = chromium.wait_event(Duration::from_secs(60), "browser");
     eprintln!("chromium {}", browser["version"]);
-    let done = done(&mut chromium, 0, &data);
+    let done = done(&mut chromium, 0, data);
     // No other peer: every byte from the origin, each block once, and over WebRTC: the web
     // seed was never needed.
     assert_eq!(done["fromPeers"], 0, "{done}");
@@ -84,17 +113,12 @@ fn a_second_page_gets_most_bytes_from_the_first_page() {
     if !have_browser() {
         return;
     }
-    let dir = TempDir::new("serve-browser-2");
-    let www = dir.path().join("www");
-    let data = site(&www, 8 * 1024 * 1024 + 4321);
-    let ns = Netns::new();
-    let (_serve, started) = ns.serve(&www, &[]);
-    let base = started["url"].as_str().expect("a URL");
-    let page = format!("{base}p/media/clip%20one.bin");
-    let mut chromium = ns.chromium(&["--timeout", "120"], &[page.clone(), page]);
-    let first = done(&mut chromium, 0, &data);
+    let served = Served::start("serve-browser-2", 8 * 1024 * 1024 + 4321, &[]);
+    let data = &served.data;
+    let mut chromium = served.chromium(&["--timeout", "120"], 2);
+    let first = done(&mut chromium, 0, data);
     assert_eq!(first["fromOrigin"], data.len(), "{first}");
-    let second = done(&mut chromium, 1, &data);
+    let second = done(&mut chromium, 1, data);
     let (peers, origin) = (
         second["fromPeers"].as_u64().expect("a count"),
         second["fromOrigin"].as_u64().expect("a count"),
@@ -114,16 +138,13 @@ fn a_page_with_no_peer_to_send_falls_back_to_the_web_seed() {
     if !have_browser() {
         return;
     }
-    let dir = TempDir::new("serve-browser-fallback");
-    let www = dir.path().join("www");
-    let data = site(&www, 2 * 1024 * 1024 + 99);
-    let ns = Netns::new();
-    let (_serve, started) = ns.serve(&www, &["--no-webrtc"]);
-    let base = started["url"].as_str().expect("a URL");
-    let mut chromium = ns.chromium(
-        &["--timeout", "90"],
-        &[format!("{base}p/media/clip%20one.bin")],
+    let served = Served::start(
+        "serve-browser-fallback",
+        2 * 1024 * 1024 + 99,
+        &["--no-webrtc"],
     );
+    let data = &served.data;
+    let mut chromium = served.chromium(&["--timeout", "90"], 1);
     // The page announces at once and falls back 4 s later: its `tracker` event came before
     // the `fallback` one, and a second one (its completion) may come after `finished`.
     let events = page_events(
@@ -138,7 +159,7 @@ fn a_page_with_no_peer_to_send_falls_back_to_the_web_seed() {
         events[1]
     );
     let done = page_events(&mut chromium, 0, &["done"], Duration::from_secs(60));
-    let done = checked_done(done[0].clone(), 0, &data);
+    let done = checked_done(done[0].clone(), 0, data);
     assert_eq!(done["fromOrigin"], data.len(), "{done}");
     assert_eq!(done["webSeed"], true, "{done}");
     chromium.wait_event(Duration::from_secs(10), "finished");
@@ -153,16 +174,11 @@ fn a_page_after_a_visitor_left_gets_the_file_from_the_origin_over_webrtc() {
     if !have_browser() {
         return;
     }
-    let dir = TempDir::new("serve-browser-left");
-    let www = dir.path().join("www");
-    let data = site(&www, 4 * 1024 * 1024 + 55);
-    let ns = Netns::new();
-    let (_serve, started) = ns.serve(&www, &[]);
-    let base = started["url"].as_str().expect("a URL");
-    let page = format!("{base}p/media/clip%20one.bin");
-    let mut chromium = ns.chromium(&["--timeout", "120", "--close-done"], &[page.clone(), page]);
-    done(&mut chromium, 0, &data);
-    let second = done(&mut chromium, 1, &data);
+    let served = Served::start("serve-browser-left", 4 * 1024 * 1024 + 55, &[]);
+    let data = &served.data;
+    let mut chromium = served.chromium(&["--timeout", "120", "--close-done"], 2);
+    done(&mut chromium, 0, data);
+    let second = done(&mut chromium, 1, data);
     assert_eq!(second["fromOrigin"], data.len(), "{second}");
     assert_eq!(second["webSeed"], false, "{second}");
     chromium.wait_event(Duration::from_secs(10), "finished");

@@ -42,7 +42,6 @@ use rtc_transport::{
 const THEM: &str = "127.0.0.1:41001";
 const US: &str = "127.0.0.1:41002";
 
-/// A bare rtc offerer on [`THEM`] with one channel made with `init`, its offer set.
 /// Our peer's datagram `t` as it arrives at its destination, for an rtc stack.
 fn delivered(now: Instant, t: &Transmit) -> TaggedBytesMut {
     TaggedBytesMut {
@@ -57,6 +56,7 @@ fn delivered(now: Instant, t: &Transmit) -> TaggedBytesMut {
     }
 }
 
+/// A bare rtc offerer on [`THEM`] with one channel made with `init`, its offer set.
 fn bare_offerer(init: RTCDataChannelInit, now: Instant) -> (RTCPeerConnection, RTCDataChannelId) {
     let them: SocketAddr = THEM.parse().expect("addr");
     let mut pc = RTCPeerConnectionBuilder::new()

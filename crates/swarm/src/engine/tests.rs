@@ -405,13 +405,18 @@ fn a_super_seeding_seed_sends_each_piece_about_once() {
     );
 }
 
+/// A complete origin for `net`'s torrent that declines pieces one connected peer has.
+fn offloading_origin(net: &Net) -> Swarm {
+    let mut config = Config::new(InfoHash([9; 20]), PeerId([b'o'; 20]), net.geometry).with_seed(3);
+    config.origin_max_copies = Some(1);
+    Swarm::new(config, Bitfield::full(net.geometry.num_pieces), net.now)
+}
+
 #[test]
 fn an_origin_declines_what_a_connected_peer_has_and_its_own_web_seed_does_not_count() {
     let len = 16 * PIECE as usize;
     let mut net = Net::new(len, 1, 2);
-    let mut config = Config::new(InfoHash([9; 20]), PeerId([b'o'; 20]), net.geometry).with_seed(3);
-    config.origin_max_copies = Some(1);
-    net.nodes[0].swarm = Swarm::new(config, Bitfield::full(net.geometry.num_pieces), net.now);
+    net.nodes[0].swarm = offloading_origin(&net);
     // As with `peercdn serve`: the origin's torrent names the origin itself as web seed.
     let now = net.now;
     net.nodes[0].swarm.add_web_seed(now);
@@ -439,10 +444,8 @@ fn an_origin_declines_what_a_connected_peer_has_and_its_own_web_seed_does_not_co
 fn an_origin_serves_what_it_declined_when_the_peer_gets_it_nowhere_else() {
     let len = 32 * PIECE as usize;
     let mut net = Net::new(len, 2, 1);
-    let mut config = Config::new(InfoHash([9; 20]), PeerId([b'o'; 20]), net.geometry).with_seed(3);
-    config.origin_max_copies = Some(1);
     let full = Bitfield::full(net.geometry.num_pieces);
-    net.nodes[0].swarm = Swarm::new(config, full.clone(), net.now);
+    net.nodes[0].swarm = offloading_origin(&net);
     let mut stingy = Config::new(InfoHash([9; 20]), PeerId([b's'; 20]), net.geometry).with_seed(4);
     stingy.choker.policy.slots = choker::Slots::Fixed(0);
     stingy.choker.optimistic_slots = 0;
